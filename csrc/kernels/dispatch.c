@@ -1,0 +1,114 @@
+/* Chooses the kernel table once, from the CPU and CACTUS_KERNELS. */
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__aarch64__) && defined(__linux__)
+#include <sys/auxv.h>
+#endif
+
+#include "../util.h"
+#include "kernels.h"
+
+/* Whether this CPU (and OS: the probes check that the vector registers are
+ * saved on context switch) runs each SIMD table. */
+#if defined(__x86_64__) || defined(__i386__)
+static int cpu_avx2(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+}
+/* The avx512 table also uses VNNI (vpdpbusd), so it asks for Ice Lake / Zen 4
+ * or later; an AVX-512 CPU without VNNI gets the avx2 table. */
+static int cpu_avx512(void) {
+    return cpu_avx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+}
+#else
+static int cpu_avx2(void) { return 0; }
+static int cpu_avx512(void) { return 0; }
+#endif
+
+#if defined(__aarch64__) && defined(__linux__)
+/* Advanced SIMD is part of AArch64; the table also needs SDOT (ARMv8.2 dotprod). */
+static int cpu_neon(void) { return (getauxval(AT_HWCAP) & (1ul << 20)) != 0; /* HWCAP_ASIMDDP */ }
+#else
+static int cpu_neon(void) { return 0; }
+#endif
+
+typedef struct {
+    const char *name;
+    int (*cpu_has)(void);
+    const kern_table *(*table)(void);
+} candidate;
+
+/* Best first. */
+static const candidate g_candidates[] = {
+    {"avx512", cpu_avx512, kern_avx512},
+    {"avx2", cpu_avx2, kern_avx2},
+    {"neon", cpu_neon, kern_neon},
+};
+#define N_CANDIDATES (int)(sizeof g_candidates / sizeof g_candidates[0])
+
+static const kern_table *usable(const candidate *c) { return c->cpu_has() ? c->table() : NULL; }
+
+int kern_available(const kern_table **out, int max) {
+    int n = 0;
+    if (n < max) out[n] = kern_scalar();
+    n++;
+    for (int i = N_CANDIDATES - 1; i >= 0; i--) {
+        const kern_table *t = usable(&g_candidates[i]);
+        if (!t) continue;
+        if (n < max) out[n] = t;
+        n++;
+    }
+    return n;
+}
+
+static const kern_table *best(void) {
+    for (int i = 0; i < N_CANDIDATES; i++) {
+        const kern_table *t = usable(&g_candidates[i]);
+        if (t) return t;
+    }
+    return kern_scalar();
+}
+
+static const kern_table *choose(void) {
+    const char *forced = getenv("CACTUS_KERNELS");
+    if (!forced || !*forced) return best();
+    if (strcmp(forced, "scalar") == 0) return kern_scalar();
+    for (int i = 0; i < N_CANDIDATES; i++) {
+        if (strcmp(forced, g_candidates[i].name) != 0) continue;
+        const kern_table *t = usable(&g_candidates[i]);
+        if (t) return t;
+        t = best();
+        cx_log(CX_LOG_WARN, "CACTUS_KERNELS=%s: this CPU or build lacks it; using %s", forced, t->name);
+        return t;
+    }
+    const kern_table *t = best();
+    cx_log(CX_LOG_WARN, "CACTUS_KERNELS=%s is unknown (scalar, avx2, avx512, neon); using %s", forced, t->name);
+    return t;
+}
+
+const kern_table *kern_active(void) {
+    /* Tables are immutable; two threads racing here both probe and store the same choice. */
+    static _Atomic(const kern_table *) active;
+    const kern_table *t = atomic_load_explicit(&active, memory_order_acquire);
+    if (!t) {
+        t = choose();
+        cx_log(CX_LOG_INFO, "kernels: %s", t->name);
+        atomic_store_explicit(&active, t, memory_order_release);
+    }
+    return t;
+}
+
+int kern_supported(ggml_type type) {
+    return type <= GGML_TYPE_BF16 && kern_scalar()->dot[type] != NULL;
+}
+
+float kern_dot(ggml_type type, const void *row, const float *x, size_t n) {
+    return kern_active()->dot[type](row, x, n);
+}
+
+void kern_dequant(ggml_type type, const void *row, float *out, size_t n) {
+    kern_active()->dequant[type](row, out, n);
+}

@@ -1,0 +1,101 @@
+/* Per-type weight kernels behind one dispatch table, chosen once at init by
+ * probing the CPU. Weight rows are in GGUF layout: a row of n_in elements of
+ * the tensor's type (quantized types in blocks of 32).
+ *
+ * Float weights (F32, F16, BF16) are dotted against f32 activations. For
+ * quantized weights (Q8_0, Q4_0) the activations are quantized once per
+ * matmul to 8-bit blocks (see "xq" below) and every row is an integer dot
+ * product per block, scaled in float: the weights never leave their 4/8 bits. */
+#ifndef CACTUS_KERNELS_H
+#define CACTUS_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../gguf.h"
+
+/* Quant block layouts, bit-exact with ggml's block_q8_0 / block_q4_0. */
+#define QK 32
+typedef struct {
+    uint16_t d;      /* fp16 scale */
+    int8_t qs[QK];   /* x = qs * d */
+} block_q8_0;
+typedef struct {
+    uint16_t d;          /* fp16 scale */
+    uint8_t qs[QK / 2];  /* x[j] = (lo(qs[j]) - 8) * d, x[j+16] = (hi(qs[j]) - 8) * d */
+} block_q4_0;
+
+/* Quantized activations ("xq"), n a multiple of QK: three arrays in one
+ * buffer, the first two 64-byte aligned when the buffer is:
+ *     int8 q[n] | int32 c[n / 4] | float d[n / 32]
+ * Per block of 32: q = round(x / d) with d = max|x| / 127, so q is in
+ * [-127, 127]; d stays f32 (the buffer never leaves memory, so unlike
+ * ggml's block_q8_0 there is no reason to round it to fp16). Per 4 quants:
+ * c[k] = -8 * (q[4k] + q[4k+1] + q[4k+2] + q[4k+3]). The x86 byte dot
+ * instructions multiply unsigned by signed bytes and sum groups of 4 into
+ * int32 lanes; Q4_0 kernels feed them the raw nibbles (0..15) and start
+ * each lane at its c, which takes the nibbles' +8 offset off exactly and
+ * lane by lane (one offset per block would leave lanes with large values
+ * that cancel only in the float sum, costing accuracy). Q8_0 kernels add
+ * 128 to the weights the same way with 16 * c. The buffer is about 2.1 n
+ * bytes, built once per matmul and read by every row. */
+#define KERN_XQ_TINY 0x1p-100f /* max|x| at or below this quantizes to all zeros */
+static inline size_t kern_xq_c_offset(size_t n) { return (n + 63) & ~(size_t)63; }
+static inline size_t kern_xq_d_offset(size_t n) { return kern_xq_c_offset(n) + n; }
+/* A multiple of 64, so rows of several tokens at that stride stay aligned. */
+static inline size_t kern_xq_bytes(size_t n) { return (kern_xq_d_offset(n) + n / QK * sizeof(float) + 63) & ~(size_t)63; }
+static inline const int32_t *kern_xq_c(const void *xq, size_t n) {
+    return (const int32_t *)((const uint8_t *)xq + kern_xq_c_offset(n));
+}
+static inline const float *kern_xq_d(const void *xq, size_t n) {
+    return (const float *)((const uint8_t *)xq + kern_xq_d_offset(n));
+}
+
+/* Prefill kernels handle this many tokens per call, so that one load (and,
+ * for Q4_0, one nibble unpacking) of a weight row feeds several tokens. */
+#define KERN_NT 4
+
+/* dot(row, x) over n elements for each weight type; dequantize a row. */
+typedef float (*kern_dot_fn)(const void *row, const float *x, size_t n);
+typedef void (*kern_dequant_fn)(const void *row, float *out, size_t n);
+/* out[t] = dot(row, x + t * x_stride) for t < KERN_NT; f32 rows. */
+typedef void (*kern_dot_nt_fn)(const float *row, const float *x, size_t x_stride, size_t n, float *out);
+/* Writes kern_xq_bytes(n) bytes of xq for x[0..n). */
+typedef void (*kern_quantize_fn)(const float *x, void *xq, size_t n);
+/* dot(row, x) with x given as xq. */
+typedef float (*kern_dotq_fn)(const void *row, const void *xq, size_t n);
+/* out[t] = dot(row, xq + t * xq_stride) for t < KERN_NT. */
+typedef void (*kern_dotq_nt_fn)(const void *row, const void *xq, size_t xq_stride, size_t n, float *out);
+
+typedef struct {
+    const char *name;
+    kern_dot_fn dot[GGML_TYPE_BF16 + 1];
+    kern_dequant_fn dequant[GGML_TYPE_BF16 + 1];
+    kern_dot_nt_fn dot_nt_f32;
+    /* The integer path: set for Q8_0 and Q4_0, NULL for the float types. */
+    kern_quantize_fn quantize_x;
+    kern_dotq_fn dotq[GGML_TYPE_BF16 + 1];
+    kern_dotq_nt_fn dotq_nt[GGML_TYPE_BF16 + 1];
+} kern_table;
+
+/* The reference implementations (always available, used by the tests as the oracle). */
+const kern_table *kern_scalar(void);
+/* The table chosen for this CPU: probed once; CACTUS_KERNELS=scalar|avx2|avx512|neon
+ * forces one (a table the CPU or build lacks warns and falls back to the probe). */
+const kern_table *kern_active(void);
+/* Every table this build has and this CPU runs, the scalar reference first.
+ * Returns how many (at most `max` are stored). */
+int kern_available(const kern_table **out, int max);
+
+/* The SIMD tables; each returns NULL where the build has no such code (other
+ * architectures). Only call one after kern_available() said the CPU has it. */
+const kern_table *kern_avx2(void);
+const kern_table *kern_avx512(void);
+const kern_table *kern_neon(void);
+
+float kern_dot(ggml_type type, const void *row, const float *x, size_t n);
+void kern_dequant(ggml_type type, const void *row, float *out, size_t n);
+/* True for the weight types the kernels handle. */
+int kern_supported(ggml_type type);
+
+#endif

@@ -1,0 +1,177 @@
+/* The threaded matrix multiply over weight rows (declared in ops.h).
+ *
+ * Quantized weights (Q8_0, Q4_0): the activations are quantized once per
+ * call into xq rows (kernels.h), then every weight row is an integer dot per
+ * block. Float weights: f32 dots; F16/BF16 rows are widened once per row
+ * when several tokens share them.
+ *
+ * Prefill (n_tok > 1) walks the rows of a thread's range in tiles small
+ * enough to stay in L1 while every group of KERN_NT tokens passes over them,
+ * so each weight byte comes from memory once per call, not once per token. */
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "../ops.h"
+#include "kernels.h"
+
+/* Weight bytes per row tile: L1-sized, next to a token group's activations. */
+#define TILE_BYTES (16 * 1024)
+
+typedef struct {
+    const kern_table *kt;
+    const cx_weight *w;
+    const float *x;
+    float *y;
+    int n_tok;
+    float *rowbuf;     /* [n_threads][n_in]: a widened F16/BF16 row per thread */
+    uint8_t *xq;       /* quantized weights: n_tok xq rows, xq_stride apart */
+    size_t xq_stride;
+} matmul_job;
+
+static int64_t tile_rows(const cx_weight *w) {
+    int64_t r = (int64_t)(TILE_BYTES / w->row_bytes);
+    return r > 0 ? r : 1;
+}
+
+static void rows_quant(const matmul_job *j, int64_t r0, int64_t r1) {
+    const cx_weight *w = j->w;
+    size_t n = (size_t)w->n_in, n_out = (size_t)w->n_out, xs = j->xq_stride;
+    if (j->n_tok == 1) {
+        kern_dotq_fn dotq = j->kt->dotq[w->type];
+        for (int64_t r = r0; r < r1; r++) j->y[r] = dotq(w->data + (size_t)r * w->row_bytes, j->xq, n);
+        return;
+    }
+    kern_dotq_fn dotq = j->kt->dotq[w->type];
+    kern_dotq_nt_fn dotq_nt = j->kt->dotq_nt[w->type];
+    int64_t tile = tile_rows(w);
+    for (int64_t rt = r0; rt < r1; rt += tile) {
+        int64_t re = rt + tile < r1 ? rt + tile : r1;
+        int t = 0;
+        for (; t + KERN_NT <= j->n_tok; t += KERN_NT) {
+            const uint8_t *xq = j->xq + (size_t)t * xs;
+            for (int64_t r = rt; r < re; r++) {
+                float out[KERN_NT];
+                dotq_nt(w->data + (size_t)r * w->row_bytes, xq, xs, n, out);
+                for (int k = 0; k < KERN_NT; k++) j->y[(size_t)(t + k) * n_out + (size_t)r] = out[k];
+            }
+        }
+        for (; t < j->n_tok; t++)
+            for (int64_t r = rt; r < re; r++)
+                j->y[(size_t)t * n_out + (size_t)r] = dotq(w->data + (size_t)r * w->row_bytes, j->xq + (size_t)t * xs, n);
+    }
+}
+
+/* One f32 row (the weight's own, or widened into rowbuf) against every token. */
+static void row_all_tokens(const matmul_job *j, const float *row, int64_t r) {
+    size_t n = (size_t)j->w->n_in, n_out = (size_t)j->w->n_out;
+    int t = 0;
+    for (; t + KERN_NT <= j->n_tok; t += KERN_NT) {
+        float out[KERN_NT];
+        j->kt->dot_nt_f32(row, j->x + (size_t)t * n, n, n, out);
+        for (int k = 0; k < KERN_NT; k++) j->y[(size_t)(t + k) * n_out + (size_t)r] = out[k];
+    }
+    for (; t < j->n_tok; t++) j->y[(size_t)t * n_out + (size_t)r] = j->kt->dot[GGML_TYPE_F32](row, j->x + (size_t)t * n, n);
+}
+
+static void rows_float(const matmul_job *j, int64_t r0, int64_t r1, int thread) {
+    const cx_weight *w = j->w;
+    size_t n = (size_t)w->n_in;
+    if (j->n_tok == 1) {
+        kern_dot_fn dot = j->kt->dot[w->type];
+        for (int64_t r = r0; r < r1; r++) j->y[r] = dot(w->data + (size_t)r * w->row_bytes, j->x, n);
+        return;
+    }
+    float *buf = j->rowbuf + (size_t)thread * n;
+    for (int64_t r = r0; r < r1; r++) {
+        const void *row = w->data + (size_t)r * w->row_bytes;
+        if (w->type != GGML_TYPE_F32) {
+            j->kt->dequant[w->type](row, buf, n);
+            row = buf;
+        }
+        row_all_tokens(j, row, r);
+    }
+}
+
+static void matmul_rows(void *p, int64_t r0, int64_t r1, int thread) {
+    const matmul_job *j = p;
+    if (j->xq)
+        rows_quant(j, r0, r1);
+    else
+        rows_float(j, r0, r1, thread);
+}
+
+static void quantize_tokens(void *p, int64_t t0, int64_t t1, int thread) {
+    (void)thread;
+    const matmul_job *j = p;
+    size_t n = (size_t)j->w->n_in;
+    for (int64_t t = t0; t < t1; t++) j->kt->quantize_x(j->x + (size_t)t * n, j->xq + (size_t)t * j->xq_stride, n);
+}
+
+/* xq space for a prefill chunk that does not fit in the caller's scratch:
+ * one buffer per calling thread, grown (rarely: to the largest chunk seen)
+ * and freed when the thread exits. Decode never needs it. */
+static pthread_key_t g_xq_key;
+static int g_xq_key_ok;
+static pthread_once_t g_xq_once = PTHREAD_ONCE_INIT;
+static _Thread_local void *t_xq;
+static _Thread_local size_t t_xq_cap;
+
+static void xq_key_init(void) { g_xq_key_ok = pthread_key_create(&g_xq_key, free) == 0; }
+
+static void *xq_grow(size_t bytes) {
+    if (bytes <= t_xq_cap) return t_xq;
+    pthread_once(&g_xq_once, xq_key_init);
+    /* Without the key the buffer would outlive its thread: use the chunked fallback. */
+    if (!g_xq_key_ok) return NULL;
+    void *p = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
+    if (!p || pthread_setspecific(g_xq_key, p) != 0) {
+        free(p); /* the key still holds the old buffer */
+        return NULL;
+    }
+    free(t_xq);
+    t_xq = p, t_xq_cap = bytes;
+    return p;
+}
+
+/* Returns -1 when there is no room for even one xq row (then the caller
+ * falls back to f32 activations). */
+static int matmul_quant(threadpool *tp, matmul_job *j, float *scratch) {
+    size_t n = (size_t)j->w->n_in, xs = kern_xq_bytes(n);
+    /* The scratch (n_threads * n_in floats, aligned here to 64) holds one xq
+     * row of about 2.1 n bytes for any real width: decode does not allocate,
+     * and a few prefill tokens fit too. */
+    uintptr_t base = ((uintptr_t)scratch + 63) & ~(uintptr_t)63;
+    size_t bytes = (size_t)tp_n_threads(tp) * n * sizeof(float), skip = (size_t)(base - (uintptr_t)scratch);
+    size_t per = bytes > skip ? (bytes - skip) / xs : 0;
+    uint8_t *buf = (uint8_t *)base;
+    if (per < (size_t)j->n_tok) {
+        uint8_t *big = xq_grow((size_t)j->n_tok * xs);
+        if (big) buf = big, per = (size_t)j->n_tok;
+    }
+    if (per == 0) return -1;
+    /* Out of memory: chunks of what the scratch holds, streaming W once per chunk. */
+    const float *x = j->x;
+    float *y = j->y;
+    int n_tok = j->n_tok;
+    for (int t0 = 0; t0 < n_tok; t0 += (int)per) {
+        j->n_tok = n_tok - t0 < (int)per ? n_tok - t0 : (int)per;
+        j->x = x + (size_t)t0 * n;
+        j->y = y + (size_t)t0 * (size_t)j->w->n_out;
+        j->xq = buf;
+        j->xq_stride = xs;
+        if (j->n_tok == 1)
+            j->kt->quantize_x(j->x, buf, n);
+        else
+            tp_for(tp, j->n_tok, quantize_tokens, j);
+        tp_for(tp, j->w->n_out, matmul_rows, j);
+    }
+    return 0;
+}
+
+void op_matmul(threadpool *tp, const cx_weight *w, const float *x, float *y, int n_tok, float *scratch) {
+    const kern_table *kt = kern_active();
+    matmul_job j = {kt, w, x, y, n_tok, scratch, NULL, 0};
+    if (n_tok <= 0) return;
+    if (kt->dotq[w->type] && matmul_quant(tp, &j, scratch) == 0) return;
+    tp_for(tp, w->n_out, matmul_rows, &j);
+}

@@ -1,0 +1,54 @@
+/* The shared transformer operations. Each works on f32 rows in place or
+ * into a caller buffer; none allocates. */
+#ifndef CACTUS_OPS_H
+#define CACTUS_OPS_H
+
+#include "model.h"
+#include "threadpool.h"
+
+/* out = x / sqrt(mean(x^2) + eps) * w  (w may be NULL for no weight). */
+void op_rmsnorm(float *out, const float *x, const float *w, int n, float eps);
+/* cos/sin tables for one position: theta_i = pos * base^(-2i/dim), i < dim/2. */
+void op_rope_table(float *cos_out, float *sin_out, int pos, int dim, float base);
+/* The same with linear scaling: every frequency divided by `factor` (1: none). */
+void op_rope_table_scaled(float *cos_out, float *sin_out, int pos, int dim, float base, float factor);
+/* Rotates each of n_heads vectors of head_dim in place. ROPE_NORM rotates
+ * adjacent pairs (2i, 2i+1); ROPE_NEOX rotates (i, i + dim/2). */
+void op_rope(float *vec, int n_heads, int head_dim, const float *cos_t, const float *sin_t, rope_kind kind);
+void op_softmax(float *x, int n);
+/* gate[i] = silu(gate[i]) * up[i] */
+void op_swiglu(float *gate, const float *up, int n);
+/* gate[i] = gelu(gate[i]) * up[i], GELU in its tanh approximation (GeGLU). */
+void op_geglu(float *gate, const float *up, int n);
+void op_add(float *x, const float *y, int n);
+/* x[i] *= y[i] */
+void op_mul(float *x, const float *y, int n);
+void op_scale(float *x, float s, int n);
+/* x[i] = cap * tanh(x[i] / cap): squashes into (-cap, cap), ~identity near 0. */
+void op_softcap(float *x, float cap, int n);
+
+/* Depthwise causal convolution over time. `hist` holds one input row of `dim`
+ * channels per position ([n_ctx][dim], rows < pos0 + n_tok filled); for each
+ * new position p = pos0 + t: out[t][c] = sum_k kernel[c][k] * hist[p - (len-1) + k][c],
+ * rows before position 0 counting as zero. kernel: [dim][len]. */
+void op_short_conv(float *out, const float *hist, const float *kernel, int n_tok, int pos0, int dim, int len);
+
+/* y[t][o] = W[o] . x[t] for t < n_tok, threaded over rows of W. `scratch`
+ * holds tp_n_threads(tp) * W->n_in floats (a dequantized row per thread). */
+void op_matmul(threadpool *tp, const cx_weight *w, const float *x, float *y, int n_tok, float *scratch);
+
+/* Causal grouped-query attention of n_tok queries at positions pos0.. over
+ * the cache rows [0, pos0 + n_tok) (the last `window` of them when set;
+ * fields after `scale` may be left zero). q: [n_tok][n_head*hd]; k_cache/v_cache:
+ * [n_ctx][n_head_kv*hd]; out: [n_tok][n_head*hd]. `scores` holds
+ * tp_n_threads(tp) * (pos0 + n_tok) floats. */
+typedef struct {
+    int n_head, n_head_kv, head_dim;
+    float scale;
+    int window;    /* > 0: a query at position p sees keys (p - window, p] only (sliding window) */
+    float softcap; /* > 0: scores -> softcap * tanh(scores / softcap) before the softmax */
+} attn_shape;
+void op_attention(threadpool *tp, const attn_shape *sh, const float *q, const float *k_cache, const float *v_cache,
+                  float *out, int n_tok, int pos0, float *scores);
+
+#endif

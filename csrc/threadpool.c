@@ -1,0 +1,136 @@
+/* A small persistent thread pool. Workers spin briefly on a generation
+ * counter before sleeping on a condition variable: a decode step issues a
+ * few hundred short parallel-fors, and waking sleeping threads for each one
+ * would cost more than the work. */
+#include "threadpool.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "util.h"
+
+#define SPIN_ROUNDS 20000
+
+struct threadpool {
+    int n;
+    pthread_t *threads;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    atomic_uint gen;     /* bumped once per job */
+    atomic_int pending;  /* workers still running the current job */
+    atomic_bool quit;
+    tp_fn fn;
+    void *ctx;
+    int64_t n_items;
+};
+
+typedef struct {
+    threadpool *tp;
+    int index;
+} worker_arg;
+
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+static void run_range(threadpool *tp, int index) {
+    int64_t per = tp->n_items / tp->n, rem = tp->n_items % tp->n;
+    int64_t start = index * per + (index < rem ? index : rem);
+    int64_t end = start + per + (index < rem ? 1 : 0);
+    if (start < end) tp->fn(tp->ctx, start, end, index);
+}
+
+static unsigned wait_for_job(threadpool *tp, unsigned seen) {
+    for (int i = 0; i < SPIN_ROUNDS; i++) {
+        unsigned g = atomic_load_explicit(&tp->gen, memory_order_acquire);
+        if (g != seen || atomic_load(&tp->quit)) return g;
+        cpu_relax();
+    }
+    pthread_mutex_lock(&tp->mu);
+    unsigned g;
+    while ((g = atomic_load(&tp->gen)) == seen && !atomic_load(&tp->quit)) pthread_cond_wait(&tp->cv, &tp->mu);
+    pthread_mutex_unlock(&tp->mu);
+    return g;
+}
+
+static void *worker_main(void *p) {
+    worker_arg *a = p;
+    threadpool *tp = a->tp;
+    int index = a->index;
+    free(a);
+    unsigned seen = 0;
+    for (;;) {
+        seen = wait_for_job(tp, seen);
+        if (atomic_load(&tp->quit)) break;
+        run_range(tp, index);
+        atomic_fetch_sub_explicit(&tp->pending, 1, memory_order_acq_rel);
+    }
+    return NULL;
+}
+
+threadpool *tp_create(int n_threads) {
+    if (n_threads <= 0) {
+        long c = sysconf(_SC_NPROCESSORS_ONLN);
+        n_threads = c > 0 ? (int)c : 1;
+    }
+    threadpool *tp = calloc(1, sizeof *tp);
+    if (!tp) return NULL;
+    tp->n = n_threads;
+    pthread_mutex_init(&tp->mu, NULL);
+    pthread_cond_init(&tp->cv, NULL);
+    tp->threads = calloc((size_t)n_threads, sizeof(pthread_t));
+    if (!tp->threads) {
+        tp_destroy(tp);
+        return NULL;
+    }
+    for (int i = 1; i < n_threads; i++) {
+        worker_arg *a = malloc(sizeof *a);
+        if (!a || (a->tp = tp, a->index = i, pthread_create(&tp->threads[i], NULL, worker_main, a) != 0)) {
+            free(a);
+            tp->n = i; /* only threads 1..i-1 exist */
+            cx_log(CX_LOG_WARN, "threadpool: could only start %d threads", i);
+            break;
+        }
+    }
+    return tp;
+}
+
+void tp_destroy(threadpool *tp) {
+    if (!tp) return;
+    pthread_mutex_lock(&tp->mu);
+    atomic_store(&tp->quit, true);
+    pthread_cond_broadcast(&tp->cv);
+    pthread_mutex_unlock(&tp->mu);
+    for (int i = 1; tp->threads && i < tp->n; i++) pthread_join(tp->threads[i], NULL);
+    free(tp->threads);
+    pthread_mutex_destroy(&tp->mu);
+    pthread_cond_destroy(&tp->cv);
+    free(tp);
+}
+
+int tp_n_threads(const threadpool *tp) { return tp ? tp->n : 1; }
+
+void tp_for(threadpool *tp, int64_t n, tp_fn fn, void *ctx) {
+    if (n <= 0) return;
+    if (!tp || tp->n == 1 || n == 1) {
+        fn(ctx, 0, n, 0);
+        return;
+    }
+    tp->fn = fn;
+    tp->ctx = ctx;
+    tp->n_items = n;
+    atomic_store(&tp->pending, tp->n - 1);
+    pthread_mutex_lock(&tp->mu);
+    atomic_fetch_add_explicit(&tp->gen, 1, memory_order_release);
+    pthread_cond_broadcast(&tp->cv);
+    pthread_mutex_unlock(&tp->mu);
+    run_range(tp, 0);
+    while (atomic_load_explicit(&tp->pending, memory_order_acquire) > 0) cpu_relax();
+}

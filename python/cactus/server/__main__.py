@@ -1,0 +1,7 @@
+"""`python -m cactus.server ...` is `cactus serve ...`."""
+
+import sys
+
+from . import main
+
+sys.exit(main())

@@ -1,0 +1,384 @@
+/* Kernel tests: fp16/bf16 conversion, Q8_0 / Q4_0 block decoding against
+ * hand-built blocks, and, for every kernel table this CPU runs, every kernel
+ * against the scalar reference on random data of odd sizes and every tail:
+ * dots against dequantize + a double-precision dot; dequantization and
+ * activation quantization bit for bit; integer dots against the scalar
+ * integer dot (same math) and against the f32 dot (within the bound the
+ * activation rounding allows); the KERN_NT-token forms; and op_matmul. */
+#include <stdint.h>
+
+#include "check.h"
+#include "kernels/half.h"
+#include "kernels/kernels.h"
+#include "ops.h"
+
+static uint64_t g_rng = 0x12345678ull;
+static float frand(void) {
+    g_rng ^= g_rng << 13;
+    g_rng ^= g_rng >> 7;
+    g_rng ^= g_rng << 17;
+    return (float)((g_rng >> 11) * (1.0 / 9007199254740992.0)) * 2.0f - 1.0f;
+}
+
+static void test_fp16(void) {
+    CHECK_NEAR(fp16_to_f32(0x3C00), 1.0, 0);
+    CHECK_NEAR(fp16_to_f32(0xC000), -2.0, 0);
+    CHECK_NEAR(fp16_to_f32(0x7BFF), 65504.0, 0);
+    CHECK_NEAR(fp16_to_f32(0x0001), 5.9604644775390625e-08, 0); /* smallest subnormal */
+    CHECK_NEAR(fp16_to_f32(0x03FF), 6.097555160522461e-05, 0);  /* largest subnormal */
+    CHECK(isinf(fp16_to_f32(0x7C00)) && isnan(fp16_to_f32(0x7E00)));
+    /* Every finite half round-trips exactly through f32. */
+    int bad = 0;
+    for (uint32_t h = 0; h < 0x10000; h++) {
+        if ((h & 0x7C00) == 0x7C00) continue;
+        if (f32_to_fp16(fp16_to_f32((uint16_t)h)) != h) bad++;
+    }
+    CHECK_EQ_INT(bad, 0);
+    CHECK_EQ_INT(f32_to_fp16(1.0f + 1.0f / 2048.0f), 0x3C00);              /* tie rounds to even */
+    CHECK_EQ_INT(f32_to_fp16(1.0f + 3.0f / 2048.0f), 0x3C02);              /* tie rounds to even (up) */
+    CHECK_EQ_INT(f32_to_fp16(70000.0f), 0x7C00);                           /* overflow to inf */
+    CHECK_NEAR(bf16_to_f32(0x3F80), 1.0, 0);
+    CHECK_NEAR(bf16_to_f32(0xC0490FDB >> 16), -3.140625, 0);
+}
+
+static void test_q8_0_block(void) {
+    block_q8_0 b;
+    b.d = f32_to_fp16(0.5f);
+    for (int j = 0; j < QK; j++) b.qs[j] = (int8_t)(j - 16);
+    float out[QK];
+    kern_scalar()->dequant[GGML_TYPE_Q8_0](&b, out, QK);
+    int bad = 0;
+    for (int j = 0; j < QK; j++) bad += out[j] != (float)(j - 16) * 0.5f;
+    CHECK_EQ_INT(bad, 0);
+    CHECK_EQ_INT(sizeof(block_q8_0), 34);
+}
+
+static void test_q4_0_block(void) {
+    block_q4_0 b;
+    b.d = f32_to_fp16(0.25f);
+    /* Byte j: low nibble is element j, high nibble element j + 16. */
+    for (int j = 0; j < QK / 2; j++) b.qs[j] = (uint8_t)((j & 0x0F) | ((15 - j) << 4));
+    float out[QK];
+    kern_scalar()->dequant[GGML_TYPE_Q4_0](&b, out, QK);
+    int bad = 0;
+    for (int j = 0; j < QK / 2; j++) {
+        bad += out[j] != (float)(j - 8) * 0.25f;
+        bad += out[j + 16] != (float)(15 - j - 8) * 0.25f;
+    }
+    CHECK_EQ_INT(bad, 0);
+    CHECK_EQ_INT(sizeof(block_q4_0), 18);
+}
+
+static void fill_row(ggml_type type, void *row, size_t n) {
+    if (type == GGML_TYPE_F32) {
+        for (size_t i = 0; i < n; i++) ((float *)row)[i] = frand();
+    } else if (type == GGML_TYPE_F16) {
+        for (size_t i = 0; i < n; i++) ((uint16_t *)row)[i] = f32_to_fp16(frand());
+    } else if (type == GGML_TYPE_BF16) {
+        for (size_t i = 0; i < n; i++) ((uint16_t *)row)[i] = (uint16_t)(f32_to_bits(frand()) >> 16);
+    } else if (type == GGML_TYPE_Q8_0) {
+        block_q8_0 *b = row;
+        for (size_t i = 0; i < n / QK; i++) {
+            b[i].d = f32_to_fp16(0.01f + 0.1f * (frand() + 1.0f));
+            for (int j = 0; j < QK; j++) b[i].qs[j] = (int8_t)(frand() * 127.0f);
+            /* The extremes a file may hold, -128 included (|w| must still fit the SIMD paths). */
+            if (i % 3 == 0) b[i].qs[i % QK] = -128, b[i].qs[(i + 7) % QK] = 127;
+        }
+    } else {
+        block_q4_0 *b = row;
+        for (size_t i = 0; i < n / QK; i++) {
+            b[i].d = f32_to_fp16(0.01f + 0.1f * (frand() + 1.0f));
+            for (int j = 0; j < QK / 2; j++) b[i].qs[j] = (uint8_t)((frand() + 1.0f) * 127.9f);
+            if (i % 3 == 0) b[i].qs[i % (QK / 2)] = 0x0F, b[i].qs[(i + 5) % (QK / 2)] = 0xF0;
+        }
+    }
+}
+
+static void fill_x(float *x, size_t n) {
+    for (size_t i = 0; i < n; i++) x[i] = frand();
+}
+
+static size_t row_bytes(ggml_type type, size_t n) {
+    switch (type) {
+    case GGML_TYPE_F32: return n * 4;
+    case GGML_TYPE_F16:
+    case GGML_TYPE_BF16: return n * 2;
+    case GGML_TYPE_Q8_0: return n / QK * sizeof(block_q8_0);
+    default: return n / QK * sizeof(block_q4_0);
+    }
+}
+
+static int is_quant(ggml_type t) { return t == GGML_TYPE_Q8_0 || t == GGML_TYPE_Q4_0; }
+
+static const ggml_type g_types[] = {GGML_TYPE_F32, GGML_TYPE_F16, GGML_TYPE_BF16, GGML_TYPE_Q8_0, GGML_TYPE_Q4_0};
+#define N_TYPES (sizeof g_types / sizeof g_types[0])
+/* Float rows: every tail of the 8-, 16- and 64-wide loops, and long rows. */
+static const size_t g_float_lens[] = {1, 2, 3, 5, 7, 8, 9, 15, 16, 17, 24, 31, 32, 33, 47, 48, 63, 64, 65,
+                                      79, 96, 100, 127, 128, 129, 255, 257, 1000, 1023, 4096, 4099};
+/* Quantized rows (whole blocks): odd and even block counts, 1..131 blocks. */
+static const size_t g_quant_lens[] = {32, 64, 96, 128, 160, 192, 224, 288, 480, 1024, 2080, 4096, 4192};
+#define MAX_N 4192
+
+static void lens_for(ggml_type t, const size_t **lens, size_t *count) {
+    if (is_quant(t)) *lens = g_quant_lens, *count = sizeof g_quant_lens / sizeof g_quant_lens[0];
+    else *lens = g_float_lens, *count = sizeof g_float_lens / sizeof g_float_lens[0];
+}
+
+static uint8_t g_row[MAX_N * 4];
+static float g_x[MAX_N], g_w[MAX_N], g_out[MAX_N + 1], g_ref_out[MAX_N + 1];
+static _Alignas(64) uint8_t g_xq[KERN_NT][16384], g_ref_xq[16384];
+
+/* Each type's dot equals dequantize + a double-precision dot. */
+static void test_dots(const kern_table *kt) {
+    for (size_t ti = 0; ti < N_TYPES; ti++) {
+        const size_t *lens;
+        size_t nl;
+        lens_for(g_types[ti], &lens, &nl);
+        for (size_t li = 0; li < nl; li++) {
+            size_t n = lens[li];
+            fill_row(g_types[ti], g_row, n);
+            fill_x(g_x, n);
+            kern_scalar()->dequant[g_types[ti]](g_row, g_w, n);
+            double ref = 0.0, mag = 0.0;
+            for (size_t i = 0; i < n; i++) ref += (double)g_w[i] * g_x[i], mag += fabs((double)g_w[i] * g_x[i]);
+            float got = kt->dot[g_types[ti]](g_row, g_x, n);
+            CHECK_MSG(fabs(got - ref) <= 1e-5 * mag + 1e-6, "%s dot %s n=%zu: %g vs %g", kt->name,
+                      ggml_type_name(g_types[ti]), n, got, ref);
+        }
+    }
+}
+
+/* Dequantization is a conversion and one multiply per element: bit-exact. */
+static void test_dequant(const kern_table *kt) {
+    for (size_t ti = 0; ti < N_TYPES; ti++) {
+        const size_t *lens;
+        size_t nl;
+        lens_for(g_types[ti], &lens, &nl);
+        for (size_t li = 0; li < nl; li++) {
+            size_t n = lens[li];
+            fill_row(g_types[ti], g_row, n);
+            g_out[n] = g_ref_out[n] = 12345.0f; /* a write past n shows up here */
+            kern_scalar()->dequant[g_types[ti]](g_row, g_ref_out, n);
+            kt->dequant[g_types[ti]](g_row, g_out, n);
+            CHECK_MSG(memcmp(g_out, g_ref_out, (n + 1) * sizeof(float)) == 0, "%s dequant %s n=%zu differs", kt->name,
+                      ggml_type_name(g_types[ti]), n);
+        }
+    }
+}
+
+/* Random activations with the awkward blocks mixed in: all zeros, below
+ * the KERN_XQ_TINY floor, exact ties for the rounding (amax 127 makes the
+ * scale 1, so x.5 must round to even), and one huge value. */
+static void fill_activations(float *x, size_t n, int variant) {
+    fill_x(x, n);
+    for (size_t ib = 0; ib < n / QK; ib++) {
+        float *b = x + ib * QK;
+        switch ((ib + (size_t)variant) % 7) {
+        case 0: memset(b, 0, QK * sizeof(float)); break;
+        case 1:
+            for (int j = 0; j < QK; j++) b[j] *= 1e-32f; /* below the floor: zeros */
+            break;
+        case 4:
+            for (int j = 0; j < QK; j++) b[j] *= 1e-20f; /* tiny, still quantized */
+            break;
+        case 2:
+            for (int j = 0; j < QK; j++) b[j] = (float)(j - 16) + 0.5f;
+            b[5] = 127.0f;
+            break;
+        case 3: b[3] = -3e4f; break;
+        default: break;
+        }
+    }
+}
+
+/* The xq of kt matches the scalar reference byte for byte, and the scalar
+ * reference matches the definition in kernels.h. */
+static void test_quantize(const kern_table *kt) {
+    for (size_t li = 0; li < sizeof g_quant_lens / sizeof g_quant_lens[0]; li++) {
+        size_t n = g_quant_lens[li], bytes = kern_xq_bytes(n);
+        CHECK(bytes % 64 == 0 && kern_xq_c_offset(n) % 64 == 0 && kern_xq_c_offset(n) >= n &&
+              kern_xq_d_offset(n) >= kern_xq_c_offset(n) + n && bytes >= kern_xq_d_offset(n) + n / QK * 4 &&
+              bytes <= sizeof g_ref_xq);
+        fill_activations(g_x, n, (int)li);
+        memset(g_ref_xq, 0, sizeof g_ref_xq);
+        memset(g_xq[0], 0, sizeof g_xq[0]);
+        kern_scalar()->quantize_x(g_x, g_ref_xq, n);
+        kt->quantize_x(g_x, g_xq[0], n);
+        CHECK_MSG(memcmp(g_xq[0], g_ref_xq, bytes) == 0, "%s quantize_x n=%zu differs from scalar", kt->name, n);
+        const int8_t *q = (const int8_t *)g_ref_xq;
+        const int32_t *c = kern_xq_c(g_ref_xq, n);
+        const float *d = kern_xq_d(g_ref_xq, n);
+        int bad = 0;
+        for (size_t k = 0; k < n / 4; k++) bad += c[k] != -8 * (q[4 * k] + q[4 * k + 1] + q[4 * k + 2] + q[4 * k + 3]);
+        for (size_t ib = 0; ib < n / QK; ib++) {
+            float amax = 0.0f;
+            for (int j = 0; j < QK; j++) amax = fmaxf(amax, fabsf(g_x[ib * QK + j]));
+            for (int j = 0; j < QK; j++) {
+                int8_t v = q[ib * QK + j];
+                bad += v == -128; /* the only int8 outside [-127, 127] */
+                /* Each quant is x rounded to the nearest step (ties may go either way by a hair). */
+                if (amax > KERN_XQ_TINY) bad += fabs(g_x[ib * QK + j] - v * (double)d[ib]) > d[ib] * 0.5001;
+                else bad += v != 0;
+            }
+            bad += d[ib] != amax / 127.0f;
+        }
+        CHECK_MSG(bad == 0, "scalar quantize_x n=%zu breaks the xq definition in %d places", n, bad);
+    }
+    /* Ties round to even: amax 127 gives scale 1, so 0.5 -> 0, 1.5 -> 2, 2.5 -> 2, -0.5 -> 0. */
+    float tie[QK] = {127.0f, 0.5f, 1.5f, 2.5f, -0.5f, -1.5f};
+    kt->quantize_x(tie, g_xq[0], QK);
+    const int8_t *q = (const int8_t *)g_xq[0];
+    CHECK_MSG(q[0] == 127 && q[1] == 0 && q[2] == 2 && q[3] == 2 && q[4] == 0 && q[5] == -2, "%s ties", kt->name);
+}
+
+/* Sum over blocks of |dw * dx * isum|: the scale for "1e-6 relative" on the
+ * integer dots, whose only float error is the accumulation of these terms. */
+static double dotq_magnitude(ggml_type type, const void *row, const void *xq, size_t n) {
+    const int8_t *q = xq;
+    const float *d = kern_xq_d(xq, n);
+    double mag = 0.0;
+    for (size_t ib = 0; ib < n / QK; ib++) {
+        float w[QK];
+        kern_scalar()->dequant[type]((const uint8_t *)row + ib * row_bytes(type, QK), w, QK);
+        double s = 0.0;
+        for (int j = 0; j < QK; j++) s += (double)w[j] * q[ib * QK + j];
+        mag += fabs(s * d[ib]);
+    }
+    return mag;
+}
+
+/* How far the integer dot may be from the f32 dot: each x moves by at most
+ * half a step, d / 2, on rounding to its quant; plus float slack. */
+static double xq_error_bound(const float *w, const float *x, size_t n) {
+    double bound = 0.0;
+    for (size_t ib = 0; ib < n / QK; ib++) {
+        float amax = 0.0f;
+        double wsum = 0.0;
+        for (int j = 0; j < QK; j++) amax = fmaxf(amax, fabsf(x[ib * QK + j])), wsum += fabs(w[ib * QK + j]);
+        bound += wsum * (amax / 127.0) * 0.5;
+    }
+    return bound * 1.001;
+}
+
+static void test_dotq(const kern_table *kt) {
+    static const ggml_type qtypes[] = {GGML_TYPE_Q8_0, GGML_TYPE_Q4_0};
+    for (size_t ti = 0; ti < 2; ti++) {
+        ggml_type type = qtypes[ti];
+        for (size_t li = 0; li < sizeof g_quant_lens / sizeof g_quant_lens[0]; li++) {
+            size_t n = g_quant_lens[li];
+            fill_row(type, g_row, n);
+            kern_scalar()->dequant[type](g_row, g_w, n);
+            float x[KERN_NT][MAX_N];
+            for (int t = 0; t < KERN_NT; t++) {
+                if (t == 0) fill_x(x[t], n);
+                else fill_activations(x[t], n, t);
+                kern_scalar()->quantize_x(x[t], g_xq[t], n);
+            }
+            /* Same math: the scalar integer dot on the same xq. */
+            float nt_out[KERN_NT];
+            kt->dotq_nt[type](g_row, g_xq[0], sizeof g_xq[0], n, nt_out);
+            for (int t = 0; t < KERN_NT; t++) {
+                float ref = kern_scalar()->dotq[type](g_row, g_xq[t], n);
+                float got = kt->dotq[type](g_row, g_xq[t], n);
+                double mag = dotq_magnitude(type, g_row, g_xq[t], n);
+                CHECK_MSG(fabs(got - ref) <= 1e-6 * mag + 1e-30, "%s dotq %s n=%zu t=%d: %.9g vs %.9g (mag %g)",
+                          kt->name, ggml_type_name(type), n, t, got, ref, mag);
+                CHECK_MSG(fabs(nt_out[t] - ref) <= 1e-6 * mag + 1e-30, "%s dotq_nt %s n=%zu t=%d: %.9g vs %.9g",
+                          kt->name, ggml_type_name(type), n, t, nt_out[t], ref);
+            }
+            /* Against the f32 dot: within what rounding x to 8 bits allows. */
+            double exact = 0.0, mag = 0.0;
+            for (size_t i = 0; i < n; i++) exact += (double)g_w[i] * x[0][i], mag += fabs((double)g_w[i] * x[0][i]);
+            float got = kt->dotq[type](g_row, g_xq[0], n);
+            double bound = xq_error_bound(g_w, x[0], n) + 1e-5 * mag;
+            CHECK_MSG(fabs(got - exact) <= bound, "%s dotq %s n=%zu vs f32: %g vs %g (bound %g)", kt->name,
+                      ggml_type_name(type), n, got, exact, bound);
+        }
+    }
+}
+
+static void test_dot_nt_f32(const kern_table *kt) {
+    static float x[KERN_NT][4100];
+    for (size_t li = 0; li < sizeof g_float_lens / sizeof g_float_lens[0]; li++) {
+        size_t n = g_float_lens[li];
+        fill_x(g_w, n);
+        for (int t = 0; t < KERN_NT; t++) fill_x(x[t], n);
+        float out[KERN_NT];
+        kt->dot_nt_f32(g_w, x[0], sizeof x[0] / sizeof x[0][0], n, out);
+        for (int t = 0; t < KERN_NT; t++) {
+            double ref = 0.0, mag = 0.0;
+            for (size_t i = 0; i < n; i++) ref += (double)g_w[i] * x[t][i], mag += fabs((double)g_w[i] * x[t][i]);
+            CHECK_MSG(fabs(out[t] - ref) <= 1e-5 * mag + 1e-6, "%s dot_nt_f32 n=%zu t=%d: %g vs %g", kt->name, n, t,
+                      out[t], ref);
+        }
+    }
+}
+
+/* op_matmul (the active table, two threads) against row-by-row reference
+ * dots: decode and prefill shapes, token counts around KERN_NT, row tiles
+ * and the prefill xq buffer beyond the scratch. */
+static void test_matmul(void) {
+    const kern_table *kt = kern_active();
+    threadpool *tp = tp_create(2);
+    if (!CHECK(tp != NULL)) return;
+    static const int toks[] = {1, 2, 3, 4, 5, 9, 64};
+    static const int64_t shapes[][2] = {{32, 7}, {96, 37}, {2048, 19}, {160, 300}};
+    for (size_t ti = 0; ti < N_TYPES; ti++) {
+        ggml_type type = g_types[ti];
+        for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+            int64_t n_in = shapes[si][0], n_out = shapes[si][1];
+            size_t rb = row_bytes(type, (size_t)n_in);
+            uint8_t *wdata = malloc(rb * (size_t)n_out);
+            float *x = malloc(sizeof(float) * (size_t)(64 * n_in));
+            float *y = malloc(sizeof(float) * (size_t)(64 * n_out));
+            float *scratch = malloc(sizeof(float) * (size_t)(2 * n_in));
+            uint8_t *xq = malloc(kern_xq_bytes((size_t)n_in));
+            if (!CHECK(wdata && x && y && scratch && xq)) return;
+            for (int64_t r = 0; r < n_out; r++) fill_row(type, wdata + (size_t)r * rb, (size_t)n_in);
+            fill_x(x, (size_t)(64 * n_in));
+            cx_weight w = {type, wdata, n_in, n_out, rb};
+            for (size_t k = 0; k < sizeof toks / sizeof toks[0]; k++) {
+                int nt = toks[k];
+                op_matmul(tp, &w, x, y, nt, scratch);
+                int bad = 0;
+                for (int t = 0; t < nt; t++) {
+                    const float *xt = x + (size_t)t * (size_t)n_in;
+                    if (is_quant(type)) kt->quantize_x(xt, xq, (size_t)n_in);
+                    for (int64_t r = 0; r < n_out; r++) {
+                        const void *row = wdata + (size_t)r * rb;
+                        float ref = is_quant(type) ? kt->dotq[type](row, xq, (size_t)n_in)
+                                                   : kern_scalar()->dot[type](row, xt, (size_t)n_in);
+                        float got = y[(size_t)t * (size_t)n_out + (size_t)r];
+                        bad += !(fabsf(got - ref) <= 1e-4f * (fabsf(ref) + 1.0f));
+                    }
+                }
+                CHECK_MSG(bad == 0, "%s op_matmul %s %lldx%lld n_tok=%d: %d wrong", kt->name, ggml_type_name(type),
+                          (long long)n_in, (long long)n_out, nt, bad);
+            }
+            free(wdata), free(x), free(y), free(scratch), free(xq);
+        }
+    }
+    tp_destroy(tp);
+}
+
+int main(void) {
+    test_fp16();
+    test_q8_0_block();
+    test_q4_0_block();
+    const kern_table *tables[8];
+    int n = kern_available(tables, 8);
+    CHECK(n >= 1 && tables[0] == kern_scalar());
+    int active_listed = 0;
+    for (int i = 0; i < n && i < 8; i++) {
+        printf("kernel table: %s\n", tables[i]->name);
+        active_listed |= tables[i] == kern_active();
+        test_dots(tables[i]);
+        test_dequant(tables[i]);
+        test_quantize(tables[i]);
+        test_dotq(tables[i]);
+        test_dot_nt_f32(tables[i]);
+    }
+    CHECK(active_listed);
+    test_matmul();
+    return CHECK_DONE();
+}
