@@ -5,6 +5,7 @@
 #include "threadpool.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -12,7 +13,8 @@
 
 #include "util.h"
 
-#define SPIN_ROUNDS 20000
+#define SPIN_ROUNDS 20000     /* a worker's spin before it sleeps */
+#define WAIT_SPIN_ROUNDS 2000 /* the caller's spin before it yields */
 
 struct threadpool {
     int n;
@@ -132,5 +134,18 @@ void tp_for(threadpool *tp, int64_t n, tp_fn fn, void *ctx) {
     pthread_cond_broadcast(&tp->cv);
     pthread_mutex_unlock(&tp->mu);
     run_range(tp, 0);
-    while (atomic_load_explicit(&tp->pending, memory_order_acquire) > 0) cpu_relax();
+    /* Spin briefly, then yield: when the machine is oversubscribed the
+     * worker we wait for may need this very core to finish. */
+    for (int i = 0; atomic_load_explicit(&tp->pending, memory_order_acquire) > 0; i++) {
+        if (i < WAIT_SPIN_ROUNDS) cpu_relax();
+        else sched_yield();
+    }
+}
+
+void tp_for_work(threadpool *tp, int64_t n, double work, tp_fn fn, void *ctx) {
+    if (work < TP_MIN_PARALLEL_WORK) {
+        if (n > 0) fn(ctx, 0, n, 0);
+        return;
+    }
+    tp_for(tp, n, fn, ctx);
 }

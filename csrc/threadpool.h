@@ -16,5 +16,9 @@ int tp_n_threads(const threadpool *tp);
 /* Runs fn over [0, n) split across the workers and waits for all of them.
  * Not reentrant: one tp_for at a time per pool. */
 void tp_for(threadpool *tp, int64_t n, tp_fn fn, void *ctx);
+/* The same, run on the calling thread alone when the whole job is smaller
+ * than TP_MIN_PARALLEL_WORK multiply-adds: waking workers costs more. */
+#define TP_MIN_PARALLEL_WORK (1 << 15)
+void tp_for_work(threadpool *tp, int64_t n, double work, tp_fn fn, void *ctx);
 
 #endif

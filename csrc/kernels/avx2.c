@@ -75,32 +75,37 @@ DEF_DOT(f32)
 DEF_DOT(f16)
 DEF_DOT(bf16)
 
-/* One f32 row against KERN_NT token vectors: each row load feeds four FMAs,
- * and two accumulators per token keep eight FMA chains in flight. */
-static void dot_nt_f32(const float *row, const float *x, size_t xs, size_t n, float *out) {
-    __m256 a[KERN_NT][2];
-    for (int t = 0; t < KERN_NT; t++) a[t][0] = a[t][1] = _mm256_setzero_ps();
-    size_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        __m256 w0 = _mm256_loadu_ps(row + i), w1 = _mm256_loadu_ps(row + i + 8);
-        for (int t = 0; t < KERN_NT; t++) {
-            a[t][0] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + t * xs + i), a[t][0]);
-            a[t][1] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + t * xs + i + 8), a[t][1]);
-        }
+/* One row against KERN_NT token vectors (prefill): each weight load and
+ * conversion feeds four FMAs, and two accumulators per token keep eight FMA
+ * chains in flight. */
+#define DEF_DOT_NT(T)                                                                                    \
+    static void dot_nt_##T(const void *row, const float *x, size_t xs, size_t n, float *out) {           \
+        __m256 a[KERN_NT][2];                                                                            \
+        for (int t = 0; t < KERN_NT; t++) a[t][0] = a[t][1] = _mm256_setzero_ps();                       \
+        size_t i = 0;                                                                                    \
+        for (; i + 16 <= n; i += 16) {                                                                   \
+            __m256 w0 = load8_##T(row, i), w1 = load8_##T(row, i + 8);                                   \
+            for (int t = 0; t < KERN_NT; t++) {                                                          \
+                a[t][0] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + t * xs + i), a[t][0]);                 \
+                a[t][1] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + t * xs + i + 8), a[t][1]);             \
+            }                                                                                            \
+        }                                                                                                \
+        if (i + 8 <= n) {                                                                                \
+            __m256 w = load8_##T(row, i);                                                                \
+            for (int t = 0; t < KERN_NT; t++) a[t][0] = _mm256_fmadd_ps(w, _mm256_loadu_ps(x + t * xs + i), a[t][0]); \
+            i += 8;                                                                                      \
+        }                                                                                                \
+        if (i < n) {                                                                                     \
+            __m256i m = first_lanes(n - i);                                                              \
+            __m256 w = tail8_##T(row, i, n - i);                                                         \
+            for (int t = 0; t < KERN_NT; t++)                                                            \
+                a[t][1] = _mm256_fmadd_ps(w, _mm256_maskload_ps(x + t * xs + i, m), a[t][1]);            \
+        }                                                                                                \
+        for (int t = 0; t < KERN_NT; t++) out[t] = hsum_ps(_mm256_add_ps(a[t][0], a[t][1]));             \
     }
-    if (i + 8 <= n) {
-        __m256 w = _mm256_loadu_ps(row + i);
-        for (int t = 0; t < KERN_NT; t++) a[t][0] = _mm256_fmadd_ps(w, _mm256_loadu_ps(x + t * xs + i), a[t][0]);
-        i += 8;
-    }
-    if (i < n) {
-        __m256i m = first_lanes(n - i);
-        __m256 w = _mm256_maskload_ps(row + i, m);
-        for (int t = 0; t < KERN_NT; t++)
-            a[t][1] = _mm256_fmadd_ps(w, _mm256_maskload_ps(x + t * xs + i, m), a[t][1]);
-    }
-    for (int t = 0; t < KERN_NT; t++) out[t] = hsum_ps(_mm256_add_ps(a[t][0], a[t][1]));
-}
+DEF_DOT_NT(f32)
+DEF_DOT_NT(f16)
+DEF_DOT_NT(bf16)
 
 /* ---- quantized weights: integer dots against xq ----------------------- */
 
@@ -163,36 +168,48 @@ static inline __m256 scale_acc(__m256 acc, float dw, float dx, __m256i isum) {
     return _mm256_fmadd_ps(_mm256_set1_ps(dw * dx), _mm256_cvtepi32_ps(isum), acc);
 }
 
-static float dotq_q8_0(const void *row, const void *xq, size_t n) {
-    const block_q8_0 *b = row;
-    const int8_t *q = xq;
-    const float *d = kern_xq_d(xq, n);
-    size_t nb = n / QK, ib = 0;
-    __m256 a0 = _mm256_setzero_ps(), a1 = a0;
-    for (; ib + 2 <= nb; ib += 2) {
-        a0 = scale_acc(a0, _cvtsh_ss(b[ib].d), d[ib], dot_s8(load32(b[ib].qs), load32(q + ib * QK)));
-        a1 = scale_acc(a1, _cvtsh_ss(b[ib + 1].d), d[ib + 1], dot_s8(load32(b[ib + 1].qs), load32(q + ib * QK + QK)));
-    }
-    if (ib < nb) a0 = scale_acc(a0, _cvtsh_ss(b[ib].d), d[ib], dot_s8(load32(b[ib].qs), load32(q + ib * QK)));
-    return hsum_ps(_mm256_add_ps(a0, a1));
+/* Integer lane sums of block i: Q8_0 signed x signed, Q4_0 nibbles plus c. */
+static inline __m256i isum_q8(const block_q8_0 *b, const int8_t *q, const int32_t *c) {
+    (void)c;
+    return dot_s8(load32(b->qs), load32(q));
+}
+static inline __m256i isum_q4(const block_q4_0 *b, const int8_t *q, const int32_t *c) {
+    return dot_q4(nibbles_q4(b->qs), load32(q), c);
 }
 
-static float dotq_q4_0(const void *row, const void *xq, size_t n) {
-    const block_q4_0 *b = row;
-    const int8_t *q = xq;
-    const int32_t *c = kern_xq_c(xq, n);
-    const float *d = kern_xq_d(xq, n);
-    size_t nb = n / QK, ib = 0;
-    __m256 a0 = _mm256_setzero_ps(), a1 = a0;
-    for (; ib + 2 <= nb; ib += 2) {
-        a0 = scale_acc(a0, _cvtsh_ss(b[ib].d), d[ib], dot_q4(nibbles_q4(b[ib].qs), load32(q + ib * QK), c + ib * 8));
-        a1 = scale_acc(a1, _cvtsh_ss(b[ib + 1].d), d[ib + 1],
-                       dot_q4(nibbles_q4(b[ib + 1].qs), load32(q + ib * QK + QK), c + ib * 8 + 8));
-    }
-    if (ib < nb)
-        a0 = scale_acc(a0, _cvtsh_ss(b[ib].d), d[ib], dot_q4(nibbles_q4(b[ib].qs), load32(q + ib * QK), c + ib * 8));
-    return hsum_ps(_mm256_add_ps(a0, a1));
+/* Four weight scales times four x scales, converted and multiplied once;
+ * each block then takes its lane of the product. */
+static inline __m128 quad_scales(uint16_t h0, uint16_t h1, uint16_t h2, uint16_t h3, const float *dx) {
+    __m128i h = _mm_insert_epi16(_mm_insert_epi16(_mm_insert_epi16(_mm_cvtsi32_si128(h0), h1, 1), h2, 2), h3, 3);
+    return _mm_mul_ps(_mm_cvtph_ps(h), _mm_loadu_ps(dx));
 }
+static inline __m256 lane_of(__m128 s, int k) {
+    return _mm256_permutevar8x32_ps(_mm256_castps128_ps256(s), _mm256_set1_epi32(k));
+}
+
+/* Four blocks per iteration into two accumulators, then single blocks. */
+#define DEF_DOTQ(T, ISUM)                                                                                    \
+    static float dotq_##T(const void *row, const void *xq, size_t n) {                                       \
+        const block_##T *b = row;                                                                            \
+        const int8_t *q = xq;                                                                                \
+        const int32_t *c = kern_xq_c(xq, n);                                                                 \
+        const float *d = kern_xq_d(xq, n);                                                                   \
+        size_t nb = n / QK, ib = 0;                                                                          \
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0;                                                            \
+        for (; ib + 4 <= nb; ib += 4) {                                                                      \
+            __m128 sc = quad_scales(b[ib].d, b[ib + 1].d, b[ib + 2].d, b[ib + 3].d, d + ib);                 \
+            for (int k = 0; k < 4; k += 2) {                                                                 \
+                __m256i s0 = ISUM(b + ib + k, q + (ib + k) * QK, c + (ib + k) * 8);                          \
+                __m256i s1 = ISUM(b + ib + k + 1, q + (ib + k + 1) * QK, c + (ib + k + 1) * 8);              \
+                a0 = _mm256_fmadd_ps(lane_of(sc, k), _mm256_cvtepi32_ps(s0), a0);                            \
+                a1 = _mm256_fmadd_ps(lane_of(sc, k + 1), _mm256_cvtepi32_ps(s1), a1);                        \
+            }                                                                                                \
+        }                                                                                                    \
+        for (; ib < nb; ib++) a0 = scale_acc(a0, _cvtsh_ss(b[ib].d), d[ib], ISUM(b + ib, q + ib * QK, c + ib * 8)); \
+        return hsum_ps(_mm256_add_ps(a0, a1));                                                               \
+    }
+DEF_DOTQ(q8_0, isum_q8)
+DEF_DOTQ(q4_0, isum_q4)
 
 /* The KERN_NT-token forms load (and unpack) each weight block once. */
 typedef struct {
@@ -313,7 +330,7 @@ static const kern_table g_avx2 = {
             [GGML_TYPE_Q8_0] = dot_q8_0, [GGML_TYPE_Q4_0] = dot_q4_0},
     .dequant = {[GGML_TYPE_F32] = dequant_f32, [GGML_TYPE_F16] = dequant_f16, [GGML_TYPE_BF16] = dequant_bf16,
                 [GGML_TYPE_Q8_0] = dequant_q8_0, [GGML_TYPE_Q4_0] = dequant_q4_0},
-    .dot_nt_f32 = dot_nt_f32,
+    .dot_nt = {[GGML_TYPE_F32] = dot_nt_f32, [GGML_TYPE_F16] = dot_nt_f16, [GGML_TYPE_BF16] = dot_nt_bf16},
     .quantize_x = quantize_x,
     .dotq = {[GGML_TYPE_Q8_0] = dotq_q8_0, [GGML_TYPE_Q4_0] = dotq_q4_0},
     .dotq_nt = {[GGML_TYPE_Q8_0] = dotq_nt_q8_0, [GGML_TYPE_Q4_0] = dotq_nt_q4_0},

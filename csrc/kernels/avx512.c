@@ -72,32 +72,37 @@ DEF_DOT(f32)
 DEF_DOT(f16)
 DEF_DOT(bf16)
 
-/* One f32 row against KERN_NT token vectors: each row load feeds four FMAs,
- * and two accumulators per token keep eight FMA chains in flight. */
-static void dot_nt_f32(const float *row, const float *x, size_t xs, size_t n, float *out) {
-    __m512 a[KERN_NT][2];
-    for (int t = 0; t < KERN_NT; t++) a[t][0] = a[t][1] = _mm512_setzero_ps();
-    size_t i = 0;
-    for (; i + 32 <= n; i += 32) {
-        __m512 w0 = _mm512_loadu_ps(row + i), w1 = _mm512_loadu_ps(row + i + 16);
-        for (int t = 0; t < KERN_NT; t++) {
-            a[t][0] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x + t * xs + i), a[t][0]);
-            a[t][1] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(x + t * xs + i + 16), a[t][1]);
-        }
+/* One row against KERN_NT token vectors (prefill): each weight load and
+ * conversion feeds four FMAs, and two accumulators per token keep eight FMA
+ * chains in flight. */
+#define DEF_DOT_NT(T)                                                                                    \
+    static void dot_nt_##T(const void *row, const float *x, size_t xs, size_t n, float *out) {           \
+        __m512 a[KERN_NT][2];                                                                            \
+        for (int t = 0; t < KERN_NT; t++) a[t][0] = a[t][1] = _mm512_setzero_ps();                       \
+        size_t i = 0;                                                                                    \
+        for (; i + 32 <= n; i += 32) {                                                                   \
+            __m512 w0 = load16_##T(row, i), w1 = load16_##T(row, i + 16);                                \
+            for (int t = 0; t < KERN_NT; t++) {                                                          \
+                a[t][0] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x + t * xs + i), a[t][0]);                 \
+                a[t][1] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(x + t * xs + i + 16), a[t][1]);            \
+            }                                                                                            \
+        }                                                                                                \
+        if (i + 16 <= n) {                                                                               \
+            __m512 w = load16_##T(row, i);                                                               \
+            for (int t = 0; t < KERN_NT; t++) a[t][0] = _mm512_fmadd_ps(w, _mm512_loadu_ps(x + t * xs + i), a[t][0]); \
+            i += 16;                                                                                     \
+        }                                                                                                \
+        if (i < n) {                                                                                     \
+            __mmask16 m = first_lanes(n - i);                                                            \
+            __m512 w = mask16_##T(row, i, m);                                                            \
+            for (int t = 0; t < KERN_NT; t++)                                                            \
+                a[t][1] = _mm512_fmadd_ps(w, _mm512_maskz_loadu_ps(m, x + t * xs + i), a[t][1]);         \
+        }                                                                                                \
+        for (int t = 0; t < KERN_NT; t++) out[t] = _mm512_reduce_add_ps(_mm512_add_ps(a[t][0], a[t][1])); \
     }
-    if (i + 16 <= n) {
-        __m512 w = _mm512_loadu_ps(row + i);
-        for (int t = 0; t < KERN_NT; t++) a[t][0] = _mm512_fmadd_ps(w, _mm512_loadu_ps(x + t * xs + i), a[t][0]);
-        i += 16;
-    }
-    if (i < n) {
-        __mmask16 m = first_lanes(n - i);
-        __m512 w = _mm512_maskz_loadu_ps(m, row + i);
-        for (int t = 0; t < KERN_NT; t++)
-            a[t][1] = _mm512_fmadd_ps(w, _mm512_maskz_loadu_ps(m, x + t * xs + i), a[t][1]);
-    }
-    for (int t = 0; t < KERN_NT; t++) out[t] = _mm512_reduce_add_ps(_mm512_add_ps(a[t][0], a[t][1]));
-}
+DEF_DOT_NT(f32)
+DEF_DOT_NT(f16)
+DEF_DOT_NT(bf16)
 
 /* ---- quantized weights: integer dots against xq ----------------------- */
 
@@ -315,7 +320,7 @@ static const kern_table g_avx512 = {
             [GGML_TYPE_Q8_0] = dot_q8_0, [GGML_TYPE_Q4_0] = dot_q4_0},
     .dequant = {[GGML_TYPE_F32] = dequant_f32, [GGML_TYPE_F16] = dequant_f16, [GGML_TYPE_BF16] = dequant_bf16,
                 [GGML_TYPE_Q8_0] = dequant_q8_0, [GGML_TYPE_Q4_0] = dequant_q4_0},
-    .dot_nt_f32 = dot_nt_f32,
+    .dot_nt = {[GGML_TYPE_F32] = dot_nt_f32, [GGML_TYPE_F16] = dot_nt_f16, [GGML_TYPE_BF16] = dot_nt_bf16},
     .quantize_x = quantize_x,
     .dotq = {[GGML_TYPE_Q8_0] = dotq_q8_0, [GGML_TYPE_Q4_0] = dotq_q4_0},
     .dotq_nt = {[GGML_TYPE_Q8_0] = dotq_nt_q8_0, [GGML_TYPE_Q4_0] = dotq_nt_q4_0},

@@ -5,6 +5,9 @@
 
 #if defined(__aarch64__) && defined(__linux__)
 #include <sys/auxv.h>
+#elif defined(__aarch64__) && defined(__APPLE__)
+#include <sys/types.h>
+#include <sys/sysctl.h>
 #endif
 
 #include "../util.h"
@@ -28,9 +31,15 @@ static int cpu_avx2(void) { return 0; }
 static int cpu_avx512(void) { return 0; }
 #endif
 
-#if defined(__aarch64__) && defined(__linux__)
 /* Advanced SIMD is part of AArch64; the table also needs SDOT (ARMv8.2 dotprod). */
+#if defined(__aarch64__) && defined(__linux__)
 static int cpu_neon(void) { return (getauxval(AT_HWCAP) & (1ul << 20)) != 0; /* HWCAP_ASIMDDP */ }
+#elif defined(__aarch64__) && defined(__APPLE__)
+static int cpu_neon(void) {
+    int v = 0;
+    size_t len = sizeof v;
+    return sysctlbyname("hw.optional.arm.FEAT_DotProd", &v, &len, NULL, 0) == 0 && v;
+}
 #else
 static int cpu_neon(void) { return 0; }
 #endif

@@ -36,9 +36,9 @@ typedef struct {
  * int32 lanes; Q4_0 kernels feed them the raw nibbles (0..15) and start
  * each lane at its c, which takes the nibbles' +8 offset off exactly and
  * lane by lane (one offset per block would leave lanes with large values
- * that cancel only in the float sum, costing accuracy). Q8_0 kernels add
- * 128 to the weights the same way with 16 * c. The buffer is about 2.1 n
- * bytes, built once per matmul and read by every row. */
+ * that cancel only in the float sum, costing accuracy). The VNNI Q8_0
+ * kernels add 128 to the weights and start at 16 * c the same way. The
+ * buffer is about 2.1 n bytes, built once per matmul and read by every row. */
 #define KERN_XQ_TINY 0x1p-100f /* max|x| at or below this quantizes to all zeros */
 static inline size_t kern_xq_c_offset(size_t n) { return (n + 63) & ~(size_t)63; }
 static inline size_t kern_xq_d_offset(size_t n) { return kern_xq_c_offset(n) + n; }
@@ -58,8 +58,8 @@ static inline const float *kern_xq_d(const void *xq, size_t n) {
 /* dot(row, x) over n elements for each weight type; dequantize a row. */
 typedef float (*kern_dot_fn)(const void *row, const float *x, size_t n);
 typedef void (*kern_dequant_fn)(const void *row, float *out, size_t n);
-/* out[t] = dot(row, x + t * x_stride) for t < KERN_NT; f32 rows. */
-typedef void (*kern_dot_nt_fn)(const float *row, const float *x, size_t x_stride, size_t n, float *out);
+/* out[t] = dot(row, x + t * x_stride) for t < KERN_NT. */
+typedef void (*kern_dot_nt_fn)(const void *row, const float *x, size_t x_stride, size_t n, float *out);
 /* Writes kern_xq_bytes(n) bytes of xq for x[0..n). */
 typedef void (*kern_quantize_fn)(const float *x, void *xq, size_t n);
 /* dot(row, x) with x given as xq. */
@@ -71,7 +71,7 @@ typedef struct {
     const char *name;
     kern_dot_fn dot[GGML_TYPE_BF16 + 1];
     kern_dequant_fn dequant[GGML_TYPE_BF16 + 1];
-    kern_dot_nt_fn dot_nt_f32;
+    kern_dot_nt_fn dot_nt[GGML_TYPE_BF16 + 1]; /* float types only (F32, F16, BF16) */
     /* The integer path: set for Q8_0 and Q4_0, NULL for the float types. */
     kern_quantize_fn quantize_x;
     kern_dotq_fn dotq[GGML_TYPE_BF16 + 1];

@@ -2,20 +2,23 @@
  *
  * Quantized weights (Q8_0, Q4_0): the activations are quantized once per
  * call into xq rows (kernels.h), then every weight row is an integer dot per
- * block. Float weights: f32 dots; F16/BF16 rows are widened once per row
- * when several tokens share them.
+ * block; the weights are never widened. Float weights (F32, F16, BF16): f32
+ * dots, converting the weights in registers.
  *
- * Prefill (n_tok > 1) walks the rows of a thread's range in tiles small
- * enough to stay in L1 while every group of KERN_NT tokens passes over them,
- * so each weight byte comes from memory once per call, not once per token. */
+ * Prefill (n_tok > 1) walks the rows of a thread's range in tiles that stay
+ * in L2 while every group of KERN_NT tokens passes over them, and the
+ * KERN_NT-token kernels load each weight once per group: each weight byte
+ * comes from memory once per call, not once per token. */
 #include <pthread.h>
 #include <stdlib.h>
 
 #include "../ops.h"
 #include "kernels.h"
 
-/* Weight bytes per row tile: L1-sized, next to a token group's activations. */
-#define TILE_BYTES (16 * 1024)
+/* Weight bytes per row tile: stays in L2 while every token group passes
+ * (measured flat from 16 to 256 KiB for quantized rows; f32 rows gain a
+ * little up to about 64 KiB). */
+#define TILE_BYTES (64 * 1024)
 
 typedef struct {
     const kern_table *kt;
@@ -23,7 +26,7 @@ typedef struct {
     const float *x;
     float *y;
     int n_tok;
-    float *rowbuf;     /* [n_threads][n_in]: a widened F16/BF16 row per thread */
+    float *rowbuf;     /* [n_threads][n_in]: a widened row per thread (fallback only) */
     uint8_t *xq;       /* quantized weights: n_tok xq rows, xq_stride apart */
     size_t xq_stride;
 } matmul_job;
@@ -36,12 +39,11 @@ static int64_t tile_rows(const cx_weight *w) {
 static void rows_quant(const matmul_job *j, int64_t r0, int64_t r1) {
     const cx_weight *w = j->w;
     size_t n = (size_t)w->n_in, n_out = (size_t)w->n_out, xs = j->xq_stride;
+    kern_dotq_fn dotq = j->kt->dotq[w->type];
     if (j->n_tok == 1) {
-        kern_dotq_fn dotq = j->kt->dotq[w->type];
         for (int64_t r = r0; r < r1; r++) j->y[r] = dotq(w->data + (size_t)r * w->row_bytes, j->xq, n);
         return;
     }
-    kern_dotq_fn dotq = j->kt->dotq[w->type];
     kern_dotq_nt_fn dotq_nt = j->kt->dotq_nt[w->type];
     int64_t tile = tile_rows(w);
     for (int64_t rt = r0; rt < r1; rt += tile) {
@@ -61,34 +63,36 @@ static void rows_quant(const matmul_job *j, int64_t r0, int64_t r1) {
     }
 }
 
-/* One f32 row (the weight's own, or widened into rowbuf) against every token. */
-static void row_all_tokens(const matmul_job *j, const float *row, int64_t r) {
-    size_t n = (size_t)j->w->n_in, n_out = (size_t)j->w->n_out;
-    int t = 0;
-    for (; t + KERN_NT <= j->n_tok; t += KERN_NT) {
-        float out[KERN_NT];
-        j->kt->dot_nt_f32(row, j->x + (size_t)t * n, n, n, out);
-        for (int k = 0; k < KERN_NT; k++) j->y[(size_t)(t + k) * n_out + (size_t)r] = out[k];
-    }
-    for (; t < j->n_tok; t++) j->y[(size_t)t * n_out + (size_t)r] = j->kt->dot[GGML_TYPE_F32](row, j->x + (size_t)t * n, n);
-}
-
 static void rows_float(const matmul_job *j, int64_t r0, int64_t r1, int thread) {
     const cx_weight *w = j->w;
-    size_t n = (size_t)w->n_in;
+    size_t n = (size_t)w->n_in, n_out = (size_t)w->n_out;
+    kern_dot_fn dot = j->kt->dot[w->type];
     if (j->n_tok == 1) {
-        kern_dot_fn dot = j->kt->dot[w->type];
         for (int64_t r = r0; r < r1; r++) j->y[r] = dot(w->data + (size_t)r * w->row_bytes, j->x, n);
         return;
     }
-    float *buf = j->rowbuf + (size_t)thread * n;
-    for (int64_t r = r0; r < r1; r++) {
-        const void *row = w->data + (size_t)r * w->row_bytes;
-        if (w->type != GGML_TYPE_F32) {
-            j->kt->dequant[w->type](row, buf, n);
-            row = buf;
+    kern_dot_nt_fn dot_nt = j->kt->dot_nt[w->type];
+    float *buf = NULL; /* quantized weights without room for xq: widen one row at a time */
+    int64_t tile = tile_rows(w);
+    if (!dot_nt) {
+        buf = j->rowbuf + (size_t)thread * n;
+        dot = j->kt->dot[GGML_TYPE_F32], dot_nt = j->kt->dot_nt[GGML_TYPE_F32], tile = 1;
+    }
+    for (int64_t rt = r0; rt < r1; rt += tile) {
+        int64_t re = rt + tile < r1 ? rt + tile : r1;
+        if (buf) j->kt->dequant[w->type](w->data + (size_t)rt * w->row_bytes, buf, n);
+        int t = 0;
+        for (; t + KERN_NT <= j->n_tok; t += KERN_NT) {
+            for (int64_t r = rt; r < re; r++) {
+                float out[KERN_NT];
+                dot_nt(buf ? (const void *)buf : w->data + (size_t)r * w->row_bytes, j->x + (size_t)t * n, n, n, out);
+                for (int k = 0; k < KERN_NT; k++) j->y[(size_t)(t + k) * n_out + (size_t)r] = out[k];
+            }
         }
-        row_all_tokens(j, row, r);
+        for (; t < j->n_tok; t++)
+            for (int64_t r = rt; r < re; r++)
+                j->y[(size_t)t * n_out + (size_t)r] =
+                    dot(buf ? (const void *)buf : w->data + (size_t)r * w->row_bytes, j->x + (size_t)t * n, n);
     }
 }
 
@@ -135,6 +139,11 @@ static void *xq_grow(size_t bytes) {
 
 /* Returns -1 when there is no room for even one xq row (then the caller
  * falls back to f32 activations). */
+/* Multiply-adds of a job: small ones run on the calling thread. */
+static double matmul_work(const matmul_job *j) {
+    return (double)j->w->n_out * (double)j->w->n_in * (double)j->n_tok;
+}
+
 static int matmul_quant(threadpool *tp, matmul_job *j, float *scratch) {
     size_t n = (size_t)j->w->n_in, xs = kern_xq_bytes(n);
     /* The scratch (n_threads * n_in floats, aligned here to 64) holds one xq
@@ -149,6 +158,7 @@ static int matmul_quant(threadpool *tp, matmul_job *j, float *scratch) {
         if (big) buf = big, per = (size_t)j->n_tok;
     }
     if (per == 0) return -1;
+    if (per > (size_t)j->n_tok) per = (size_t)j->n_tok;
     /* Out of memory: chunks of what the scratch holds, streaming W once per chunk. */
     const float *x = j->x;
     float *y = j->y;
@@ -162,8 +172,8 @@ static int matmul_quant(threadpool *tp, matmul_job *j, float *scratch) {
         if (j->n_tok == 1)
             j->kt->quantize_x(j->x, buf, n);
         else
-            tp_for(tp, j->n_tok, quantize_tokens, j);
-        tp_for(tp, j->w->n_out, matmul_rows, j);
+            tp_for_work(tp, j->n_tok, (double)j->n_tok * (double)n, quantize_tokens, j);
+        tp_for_work(tp, j->w->n_out, matmul_work(j), matmul_rows, j);
     }
     return 0;
 }
@@ -173,5 +183,5 @@ void op_matmul(threadpool *tp, const cx_weight *w, const float *x, float *y, int
     matmul_job j = {kt, w, x, y, n_tok, scratch, NULL, 0};
     if (n_tok <= 0) return;
     if (kt->dotq[w->type] && matmul_quant(tp, &j, scratch) == 0) return;
-    tp_for(tp, w->n_out, matmul_rows, &j);
+    tp_for_work(tp, w->n_out, matmul_work(&j), matmul_rows, &j);
 }

@@ -84,9 +84,13 @@ static void dequant_q4_0(const void *row, float *out, size_t n) {
     }
 }
 
-static void dot_nt_f32(const float *row, const float *x, size_t x_stride, size_t n, float *out) {
-    for (int t = 0; t < KERN_NT; t++) out[t] = dot_f32(row, x + (size_t)t * x_stride, n);
-}
+#define DEF_DOT_NT(T)                                                                         \
+    static void dot_nt_##T(const void *row, const float *x, size_t x_stride, size_t n, float *out) { \
+        for (int t = 0; t < KERN_NT; t++) out[t] = dot_##T(row, x + (size_t)t * x_stride, n);     \
+    }
+DEF_DOT_NT(f32)
+DEF_DOT_NT(f16)
+DEF_DOT_NT(bf16)
 
 /* The xq definition in kernels.h, written plainly. The SIMD quantizers must
  * match it bit for bit: the same f32 operations in the same order, and the
@@ -150,7 +154,7 @@ static const kern_table g_scalar = {
             [GGML_TYPE_Q8_0] = dot_q8_0, [GGML_TYPE_Q4_0] = dot_q4_0},
     .dequant = {[GGML_TYPE_F32] = dequant_f32, [GGML_TYPE_F16] = dequant_f16, [GGML_TYPE_BF16] = dequant_bf16,
                 [GGML_TYPE_Q8_0] = dequant_q8_0, [GGML_TYPE_Q4_0] = dequant_q4_0},
-    .dot_nt_f32 = dot_nt_f32,
+    .dot_nt = {[GGML_TYPE_F32] = dot_nt_f32, [GGML_TYPE_F16] = dot_nt_f16, [GGML_TYPE_BF16] = dot_nt_bf16},
     .quantize_x = quantize_x,
     .dotq = {[GGML_TYPE_Q8_0] = dotq_q8_0, [GGML_TYPE_Q4_0] = dotq_q4_0},
     .dotq_nt = {[GGML_TYPE_Q8_0] = dotq_nt_q8_0, [GGML_TYPE_Q4_0] = dotq_nt_q4_0},

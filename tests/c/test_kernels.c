@@ -297,19 +297,23 @@ static void test_dotq(const kern_table *kt) {
     }
 }
 
-static void test_dot_nt_f32(const kern_table *kt) {
+static void test_dot_nt(const kern_table *kt) {
     static float x[KERN_NT][4100];
-    for (size_t li = 0; li < sizeof g_float_lens / sizeof g_float_lens[0]; li++) {
-        size_t n = g_float_lens[li];
-        fill_x(g_w, n);
-        for (int t = 0; t < KERN_NT; t++) fill_x(x[t], n);
-        float out[KERN_NT];
-        kt->dot_nt_f32(g_w, x[0], sizeof x[0] / sizeof x[0][0], n, out);
-        for (int t = 0; t < KERN_NT; t++) {
-            double ref = 0.0, mag = 0.0;
-            for (size_t i = 0; i < n; i++) ref += (double)g_w[i] * x[t][i], mag += fabs((double)g_w[i] * x[t][i]);
-            CHECK_MSG(fabs(out[t] - ref) <= 1e-5 * mag + 1e-6, "%s dot_nt_f32 n=%zu t=%d: %g vs %g", kt->name, n, t,
-                      out[t], ref);
+    for (size_t ti = 0; ti < 3; ti++) {
+        ggml_type type = g_types[ti];
+        for (size_t li = 0; li < sizeof g_float_lens / sizeof g_float_lens[0]; li++) {
+            size_t n = g_float_lens[li];
+            fill_row(type, g_row, n);
+            kern_scalar()->dequant[type](g_row, g_w, n);
+            for (int t = 0; t < KERN_NT; t++) fill_x(x[t], n);
+            float out[KERN_NT];
+            kt->dot_nt[type](g_row, x[0], sizeof x[0] / sizeof x[0][0], n, out);
+            for (int t = 0; t < KERN_NT; t++) {
+                double ref = 0.0, mag = 0.0;
+                for (size_t i = 0; i < n; i++) ref += (double)g_w[i] * x[t][i], mag += fabs((double)g_w[i] * x[t][i]);
+                CHECK_MSG(fabs(out[t] - ref) <= 1e-5 * mag + 1e-6, "%s dot_nt %s n=%zu t=%d: %g vs %g", kt->name,
+                          ggml_type_name(type), n, t, out[t], ref);
+            }
         }
     }
 }
@@ -376,7 +380,7 @@ int main(void) {
         test_dequant(tables[i]);
         test_quantize(tables[i]);
         test_dotq(tables[i]);
-        test_dot_nt_f32(tables[i]);
+        test_dot_nt(tables[i]);
     }
     CHECK(active_listed);
     test_matmul();
