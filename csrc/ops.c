@@ -19,6 +19,10 @@ void op_rmsnorm(float *out, const float *x, const float *w, int n, float eps) {
     }
 }
 
+void op_rmsnorm_rows(float *out, const float *x, const float *w, int n_rows, int n, float eps) {
+    for (int r = 0; r < n_rows; r++) op_rmsnorm(out + (size_t)r * n, x + (size_t)r * n, w, n, eps);
+}
+
 void op_rope_table(float *cos_out, float *sin_out, int pos, int dim, float base) {
     op_rope_table_scaled(cos_out, sin_out, pos, dim, base, 1.0f);
 }

@@ -8,6 +8,8 @@
 
 /* out = x / sqrt(mean(x^2) + eps) * w  (w may be NULL for no weight). */
 void op_rmsnorm(float *out, const float *x, const float *w, int n, float eps);
+/* op_rmsnorm on each of n_rows rows of n (out may be x). */
+void op_rmsnorm_rows(float *out, const float *x, const float *w, int n_rows, int n, float eps);
 /* cos/sin tables for one position: theta_i = pos * base^(-2i/dim), i < dim/2. */
 void op_rope_table(float *cos_out, float *sin_out, int pos, int dim, float base);
 /* The same with linear scaling: every frequency divided by `factor` (1: none). */

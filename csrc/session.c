@@ -83,7 +83,8 @@ static int alloc_buffers(cx_session *s) {
         {&s->logits, (size_t)hp->n_vocab},
     };
     if (alloc_all(reqs, (int)(sizeof reqs / sizeof reqs[0])) || iv_reserve(&s->history, (size_t)n_ctx) ||
-        split_cache(m, n_ctx, s->k_cache, &s->k_layer, kv_row) || split_cache(m, n_ctx, s->v_cache, &s->v_layer, kv_row) ||
+        split_cache(m, n_ctx, s->k_cache, &s->k_layer, kv_row) ||
+        split_cache(m, n_ctx, s->v_cache, &s->v_layer, kv_row) ||
         split_cache(m, n_ctx, s->conv_cache, &s->conv_layer, conv_row))
         return -1;
     return 0;

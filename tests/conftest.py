@@ -11,7 +11,7 @@ from cactus.convert import convert
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
 SHARED = ROOT.parent / "shared"
-FAMILIES = ["llama", "qwen2", "qwen3"]
+FAMILIES = ["llama", "qwen2", "qwen3", "lfm2", "gemma3"]
 DTYPES = ["f32", "f16", "bf16", "q8_0", "q4_0"]
 
 

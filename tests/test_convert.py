@@ -6,6 +6,7 @@ were written by tools/make_fixtures.py, which also stored the sha256 of each con
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import importlib.util
@@ -754,3 +755,347 @@ def test_main_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     assert cc.main([]) == 2
     assert cc.main(["--help"]) == 0
     assert "--dtype" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------------------------------------------
+# hybrid families: LFM2 (short convolutions + attention) and Gemma 3 (sliding-window attention)
+
+HYBRID = ("lfm2", "gemma3")
+
+# GGUF block tensor (between "blk.N." and ".weight") -> HF module under model.layers.N.
+HF_OF_HYBRID = {
+    "lfm2": {
+        "attn_norm": "operator_norm", "ffn_norm": "ffn_norm", "ffn_gate": "feed_forward.w1",
+        "ffn_up": "feed_forward.w3", "ffn_down": "feed_forward.w2", "attn_q": "self_attn.q_proj",
+        "attn_k": "self_attn.k_proj", "attn_v": "self_attn.v_proj", "attn_output": "self_attn.out_proj",
+        "attn_q_norm": "self_attn.q_layernorm", "attn_k_norm": "self_attn.k_layernorm",
+        "shortconv.conv": "conv.conv", "shortconv.in_proj": "conv.in_proj",
+        "shortconv.out_proj": "conv.out_proj",
+    },
+    "gemma3": {
+        "attn_norm": "input_layernorm", "attn_q": "self_attn.q_proj", "attn_k": "self_attn.k_proj",
+        "attn_v": "self_attn.v_proj", "attn_output": "self_attn.o_proj", "attn_q_norm": "self_attn.q_norm",
+        "attn_k_norm": "self_attn.k_norm", "post_attention_norm": "post_attention_layernorm",
+        "ffn_norm": "pre_feedforward_layernorm", "ffn_gate": "mlp.gate_proj", "ffn_up": "mlp.up_proj",
+        "ffn_down": "mlp.down_proj", "post_ffw_norm": "post_feedforward_layernorm",
+    },
+}
+TOP_HYBRID = {
+    "token_embd.weight": "model.embed_tokens.weight", "token_embd_norm.weight": "model.embedding_norm.weight",
+    "output_norm.weight": "model.norm.weight", "output.weight": "lm_head.weight",
+}
+
+
+def hybrid_hf_name(family: str, gguf_name: str) -> str:
+    if gguf_name in TOP_HYBRID:
+        return TOP_HYBRID[gguf_name]
+    parts = gguf_name.split(".")
+    return f"model.layers.{parts[1]}.{HF_OF_HYBRID[family]['.'.join(parts[2:-1])]}.{parts[-1]}"
+
+
+def lfm2_ff(cfg: dict[str, Any]) -> int:
+    ff = int(2 * cfg["intermediate_size"] / 3)
+    ff = int(cfg["block_ffn_dim_multiplier"] * ff)
+    m = cfg["block_multiple_of"]
+    return m * ((ff + m - 1) // m)
+
+
+def expected_hybrid_tensors(family: str, cfg: dict[str, Any]) -> dict[str, tuple[int, ...]]:
+    d, nv = cfg["hidden_size"], cfg["vocab_size"]
+    nh, nkv = cfg["num_attention_heads"], cfg["num_key_value_heads"]
+    hd = cfg.get("head_dim") or d // nh
+    out: dict[str, tuple[int, ...]] = {"token_embd.weight": (nv, d)}
+    if family == "lfm2":
+        ff = lfm2_ff(cfg)
+        out["token_embd_norm.weight"] = (d,)
+        for i, kind in enumerate(cfg["layer_types"]):
+            p = f"blk.{i}."
+            out.update({p + "attn_norm.weight": (d,), p + "ffn_norm.weight": (d,),
+                        p + "ffn_gate.weight": (ff, d), p + "ffn_up.weight": (ff, d),
+                        p + "ffn_down.weight": (d, ff)})
+            if kind == "conv":
+                out.update({p + "shortconv.in_proj.weight": (3 * d, d),
+                            p + "shortconv.out_proj.weight": (d, d),
+                            p + "shortconv.conv.weight": (d, cfg["conv_L_cache"])})
+            else:
+                out.update({p + "attn_q.weight": (nh * hd, d), p + "attn_k.weight": (nkv * hd, d),
+                            p + "attn_v.weight": (nkv * hd, d), p + "attn_output.weight": (d, nh * hd),
+                            p + "attn_q_norm.weight": (hd,), p + "attn_k_norm.weight": (hd,)})
+        return out
+    ff = cfg["intermediate_size"]
+    out["output_norm.weight"] = (d,)
+    for i in range(cfg["num_hidden_layers"]):
+        p = f"blk.{i}."
+        out.update({
+            p + "attn_norm.weight": (d,), p + "attn_q.weight": (nh * hd, d),
+            p + "attn_k.weight": (nkv * hd, d), p + "attn_v.weight": (nkv * hd, d),
+            p + "attn_q_norm.weight": (hd,), p + "attn_k_norm.weight": (hd,),
+            p + "attn_output.weight": (d, nh * hd), p + "post_attention_norm.weight": (d,),
+            p + "ffn_norm.weight": (d,), p + "ffn_gate.weight": (ff, d), p + "ffn_up.weight": (ff, d),
+            p + "ffn_down.weight": (d, ff), p + "post_ffw_norm.weight": (d,),
+        })
+    return out
+
+
+@pytest.fixture(scope="module")
+def converted_hybrid(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], Path]:
+    out = tmp_path_factory.mktemp("gguf-hybrid")
+    paths = {}
+    for family in HYBRID:
+        for dtype in DTYPES:
+            p = out / f"{family}-{dtype}.gguf"
+            cc.convert(FIXTURES / family, p, dtype=dtype, progress=False)
+            paths[family, dtype] = p
+    return paths
+
+
+@pytest.mark.parametrize("family", HYBRID)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_hybrid_sha256_matches_reference(converted_hybrid: dict[tuple[str, str], Path], family: str,
+                                         dtype: str) -> None:
+    ref = np.load(FIXTURES / family / "reference.npz")
+    digest = hashlib.sha256(converted_hybrid[family, dtype].read_bytes()).hexdigest()
+    assert digest == str(ref[f"sha256_{dtype}"]), f"{family}/{dtype} changed: re-run tools/make_fixtures.py"
+
+
+def test_hybrid_reference_npz_layout() -> None:
+    for family, n_pos in (("lfm2", 72), ("gemma3", 96)):
+        ref = np.load(FIXTURES / family / "reference.npz")
+        cfg = load_cfg(family)
+        assert ref["tokens"].dtype == np.int32 and ref["tokens"].shape == (n_pos,)
+        for dtype in DTYPES:
+            lg = ref[f"logits_{dtype}"]
+            assert lg.dtype == np.float32 and lg.shape == (n_pos, cfg["vocab_size"])
+            assert np.isfinite(lg).all() and lg.std() > 0.1
+        assert ref["gen_prompt"].dtype == np.int32 and ref["gen_tokens"].dtype == np.int32
+        assert ref["gen_tokens"].shape == (64,) and len(set(ref["gen_tokens"].tolist())) >= 16
+    # the sequence crosses Gemma 3's sliding window several times, and a prefill chunk boundary (64)
+    assert load_cfg("gemma3")["sliding_window"] * 4 < 96
+    types = load_cfg("gemma3")["layer_types"]
+    assert "sliding_attention" in types and "full_attention" in types
+    assert {"conv", "full_attention"} <= set(load_cfg("lfm2")["layer_types"])
+
+
+@pytest.mark.parametrize("family", HYBRID)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_hybrid_tensors(converted_hybrid: dict[tuple[str, str], Path], family: str, dtype: str) -> None:
+    want = expected_hybrid_tensors(family, load_cfg(family))
+    got = {t.name: t for t in gguf.GGUFReader(str(converted_hybrid[family, dtype])).tensors}
+    assert set(got) == set(want)
+    qtype = {"f32": QT.F32, "f16": QT.F16, "bf16": QT.BF16, "q8_0": QT.Q8_0, "q4_0": QT.Q4_0}[dtype]
+    for name, t in got.items():
+        assert tuple(int(x) for x in t.shape) == tuple(reversed(want[name])), name
+        # norms and the convolution kernel stay float32, as llama.cpp writes them
+        f32 = len(want[name]) == 1 or name.endswith("shortconv.conv.weight")
+        assert t.tensor_type == (QT.F32 if f32 else qtype), name
+
+
+@pytest.mark.parametrize("dtype", ["f32", "q4_0"])
+def test_lfm2_metadata(converted_hybrid: dict[tuple[str, str], Path], dtype: str) -> None:
+    cfg = load_cfg("lfm2")
+    r = gguf.GGUFReader(str(converted_hybrid["lfm2", dtype]))
+    assert field(r, "general.architecture") == "lfm2"
+    kv = r.get_field("lfm2.attention.head_count_kv")
+    assert kv.types == [gguf.GGUFValueType.ARRAY, gguf.GGUFValueType.INT32]
+    want = [0 if t == "conv" else cfg["num_key_value_heads"] for t in cfg["layer_types"]]
+    assert list(kv.contents()) == want
+    assert field(r, "lfm2.feed_forward_length") == lfm2_ff(cfg) == 192  # 256 -> 170 -> up to a multiple of 32
+    assert field(r, "lfm2.shortconv.l_cache") == cfg["conv_L_cache"]
+    assert field(r, "lfm2.attention.head_count") == cfg["num_attention_heads"]
+    assert field(r, "lfm2.attention.layer_norm_rms_epsilon") == pytest.approx(cfg["norm_eps"], rel=1e-6)
+    assert field(r, "lfm2.rope.freq_base") == pytest.approx(rope_theta(cfg), rel=1e-6)
+    assert field(r, "lfm2.vocab_size") == cfg["vocab_size"]
+
+
+@pytest.mark.parametrize("dtype", ["f32", "q8_0"])
+def test_gemma3_metadata(converted_hybrid: dict[tuple[str, str], Path], dtype: str) -> None:
+    cfg = load_cfg("gemma3")
+    r = gguf.GGUFReader(str(converted_hybrid["gemma3", dtype]))
+    assert field(r, "general.architecture") == "gemma3"
+    assert field(r, "gemma3.attention.sliding_window") == cfg["sliding_window"]
+    pattern = r.get_field("gemma3.attention.sliding_window_pattern")
+    assert pattern.types == [gguf.GGUFValueType.ARRAY, gguf.GGUFValueType.BOOL]
+    assert list(pattern.contents()) == [t == "sliding_attention" for t in cfg["layer_types"]]
+    rope = cfg["rope_parameters"]
+    approx = functools.partial(pytest.approx, rel=1e-6)
+    assert field(r, "gemma3.rope.freq_base") == approx(rope["full_attention"]["rope_theta"])
+    assert field(r, "gemma3.rope.freq_base_swa") == approx(rope["sliding_attention"]["rope_theta"])
+    assert field(r, "gemma3.attention.scale") == approx(cfg["query_pre_attn_scalar"] ** -0.5)
+    assert field(r, "gemma3.final_logit_softcapping") == approx(cfg["final_logit_softcapping"])
+    assert r.get_field("gemma3.attn_logit_softcapping") is None
+    assert field(r, "gemma3.attention.key_length") == cfg["head_dim"]
+    assert field(r, "gemma3.attention.head_count_kv") == cfg["num_key_value_heads"]
+
+
+@pytest.mark.parametrize("family", HYBRID)
+@pytest.mark.parametrize("dtype", ["f32", "bf16", "q8_0"])
+def test_hybrid_weights_round_trip(converted_hybrid: dict[tuple[str, str], Path], family: str,
+                                   dtype: str) -> None:
+    hf = read_safetensors(FIXTURES / family / "model.safetensors")
+    for t in gguf.GGUFReader(str(converted_hybrid[family, dtype])).tensors:
+        w, ref = dequant(t), hf[hybrid_hf_name(family, t.name)]
+        if t.name.endswith("shortconv.conv.weight"):
+            ref = ref[:, 0, :]  # Conv1d's (channels, 1, kernel) stored as (channels, kernel)
+        if family == "gemma3" and t.name.endswith("norm.weight"):
+            ref = ref + np.float32(1.0)  # Gemma multiplies by 1 + w; llama.cpp stores 1 + w
+        assert w.shape == ref.shape, t.name
+        if t.tensor_type == QT.F32:
+            np.testing.assert_array_equal(w, ref, err_msg=t.name)
+        elif dtype == "bf16":
+            np.testing.assert_allclose(w, ref, rtol=2**-8, atol=1e-30, err_msg=t.name)
+        else:
+            amax = np.abs(ref.reshape(-1, 32)).max(axis=1, keepdims=True)
+            assert (np.abs(w - ref).reshape(-1, 32) <= amax * (1 / 254 * 1.01 + 2**-10)).all(), t.name
+
+
+def _q8_acts(x: np.ndarray) -> np.ndarray:
+    """8-bit activations as the engine's quantized-weight matmuls make them (kernels.h): per block of 32,
+    scale max|x| / 127 in float32, values rounded to nearest even."""
+    b = np.asarray(x, dtype=np.float32).reshape(-1, 32)
+    amax = np.abs(b).max(axis=1, keepdims=True)
+    with np.errstate(divide="ignore"):
+        inv = np.where(amax > 2.0**-100, np.float32(127) / amax, np.float32(0)).astype(np.float32)
+    q = np.rint(b * inv)
+    return (q * (amax / np.float32(127))).reshape(np.shape(x)).astype(np.float64)
+
+
+def forward_hybrid(path: Path, tokens: np.ndarray, int8_acts: bool = False) -> np.ndarray:
+    """A plain numpy (float64) forward pass over a converted LFM2 or Gemma 3 GGUF with llama.cpp semantics.
+    `int8_acts` quantizes every input of a Q8_0/Q4_0 matmul to 8 bits first, as the engine's kernels do."""
+    r = gguf.GGUFReader(str(path))
+    arch = field(r, "general.architecture")
+    w = {t.name: dequant(t).astype(np.float64) for t in r.tensors}
+    quant = {t.name for t in r.tensors if t.tensor_type in (QT.Q8_0, QT.Q4_0)}
+    nh, nkv = field(r, f"{arch}.attention.head_count"), field(r, f"{arch}.attention.head_count_kv")
+    hd, eps = field(r, f"{arch}.attention.key_length"), field(r, f"{arch}.attention.layer_norm_rms_epsilon")
+    d, n = field(r, f"{arch}.embedding_length"), len(tokens)
+
+    def mm(x: np.ndarray, name: str) -> np.ndarray:
+        return (_q8_acts(x) if int8_acts and name in quant else x) @ w[name].T
+
+    def norm(x: np.ndarray, g: np.ndarray) -> np.ndarray:
+        return x / np.sqrt((x * x).mean(-1, keepdims=True) + eps) * g
+
+    def rope_tables(base: float) -> tuple[np.ndarray, np.ndarray]:
+        ang = np.arange(n)[:, None] * base ** (-np.arange(0, hd, 2) / hd)[None, :]
+        return np.cos(ang)[:, None, :], np.sin(ang)[:, None, :]
+
+    def attention(h: np.ndarray, p: str, n_kv: int, rope: tuple[np.ndarray, np.ndarray], scale: float,
+                  window: int) -> np.ndarray:
+        q = norm(mm(h, p + "attn_q.weight").reshape(n, nh, hd), w[p + "attn_q_norm.weight"])
+        k = norm(mm(h, p + "attn_k.weight").reshape(n, n_kv, hd), w[p + "attn_k_norm.weight"])
+        v = mm(h, p + "attn_v.weight").reshape(n, n_kv, hd)
+        cos, sin = rope
+        q, k = ((np.concatenate([a[..., : hd // 2] * cos - a[..., hd // 2 :] * sin,
+                                 a[..., : hd // 2] * sin + a[..., hd // 2 :] * cos], -1)) for a in (q, k))
+        k, v = np.repeat(k, nh // n_kv, axis=1), np.repeat(v, nh // n_kv, axis=1)
+        i = np.arange(n)
+        seen = (i[None, :] <= i[:, None]) & ((i[:, None] - i[None, :] < window) if window else True)
+        s = np.einsum("qhd,khd->hqk", q, k) * scale + np.where(seen, 0.0, -np.inf)
+        s = np.exp(s - s.max(-1, keepdims=True))
+        s /= s.sum(-1, keepdims=True)
+        return mm(np.einsum("hqk,khd->qhd", s, v).reshape(n, nh * hd), p + "attn_output.weight")
+
+    x = w["token_embd.weight"][tokens]
+    head = "output.weight" if "output.weight" in w else "token_embd.weight"
+    if arch == "lfm2":
+        big_l, rope = field(r, "lfm2.shortconv.l_cache"), rope_tables(field(r, "lfm2.rope.freq_base"))
+        for i in range(field(r, "lfm2.block_count")):
+            p = f"blk.{i}."
+            h = norm(x, w[p + "attn_norm.weight"])
+            if nkv[i] == 0:
+                bcx = mm(h, p + "shortconv.in_proj.weight")
+                b, c, xx = bcx[:, :d], bcx[:, d : 2 * d], bcx[:, 2 * d :]
+                hist = np.concatenate([np.zeros((big_l - 1, d)), b * xx])
+                conv = sum(w[p + "shortconv.conv.weight"][:, j] * hist[j : j + n] for j in range(big_l))
+                x = x + mm(c * conv, p + "shortconv.out_proj.weight")
+            else:
+                x = x + attention(h, p, int(nkv[i]), rope, hd**-0.5, 0)
+            h = norm(x, w[p + "ffn_norm.weight"])
+            g = mm(h, p + "ffn_gate.weight")
+            x = x + mm(g / (1 + np.exp(-g)) * mm(h, p + "ffn_up.weight"), p + "ffn_down.weight")
+        return mm(norm(x, w["token_embd_norm.weight"]), head)
+    x = x * np.sqrt(d)
+    sliding = field(r, "gemma3.attention.sliding_window_pattern")
+    window, scale = field(r, "gemma3.attention.sliding_window"), field(r, "gemma3.attention.scale")
+    global_rope = rope_tables(field(r, "gemma3.rope.freq_base"))
+    local_rope = rope_tables(field(r, "gemma3.rope.freq_base_swa"))
+    for i in range(field(r, "gemma3.block_count")):
+        p = f"blk.{i}."
+        rope = local_rope if sliding[i] else global_rope
+        a = attention(norm(x, w[p + "attn_norm.weight"]), p, nkv, rope, scale, window if sliding[i] else 0)
+        x = x + norm(a, w[p + "post_attention_norm.weight"])
+        h = norm(x, w[p + "ffn_norm.weight"])
+        g = mm(h, p + "ffn_gate.weight")
+        g = 0.5 * g * (1 + np.tanh(np.sqrt(2 / np.pi) * (g + 0.044715 * g**3)))
+        x = x + norm(mm(g * mm(h, p + "ffn_up.weight"), p + "ffn_down.weight"), w[p + "post_ffw_norm.weight"])
+    cap = field(r, "gemma3.final_logit_softcapping")
+    return cap * np.tanh(mm(norm(x, w["output_norm.weight"]), head) / cap)
+
+
+@pytest.mark.parametrize("family", HYBRID)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_hybrid_gguf_reproduces_reference_logits(converted_hybrid: dict[tuple[str, str], Path], family: str,
+                                                 dtype: str) -> None:
+    """The converted file, read with llama.cpp's conventions (token_embd_norm as LFM2's final norm, Gemma's
+    stored 1 + w, the sliding-window pattern and local RoPE base from the metadata), gives transformers'
+    reference logits."""
+    ref = np.load(FIXTURES / family / "reference.npz")
+    want = ref[f"logits_{dtype}"]
+    got = forward_hybrid(converted_hybrid[family, dtype], ref["tokens"])
+    assert np.abs(got - want).max() <= 1e-4 * np.abs(want).max()
+
+
+def test_lfm2_ff_width_rule() -> None:
+    base = {"block_ff_dim": 12288, "block_auto_adjust_ff_dim": True, "block_multiple_of": 256}
+    assert cc._lfm2_ff(dict(base, block_ffn_dim_multiplier=1.0)) == 8192  # LFM2-1.2B
+    assert cc._lfm2_ff(dict(base, block_ffn_dim_multiplier=1.5)) == 12288
+    assert cc._lfm2_ff(dict(base, block_auto_adjust_ff_dim=False)) == 12288
+    # transformers rounds to the multiple only when a multiplier is set
+    assert cc._lfm2_ff({"intermediate_size": 300, "block_ffn_dim_multiplier": None}) == 200
+
+
+def test_gemma3_old_style_config(tmp_path: Path) -> None:
+    """rope_theta / rope_local_base_freq / sliding_window_pattern (transformers < 5) give the same file."""
+    d = tmp_path / "gemma3"
+    shutil.copytree(FIXTURES / "gemma3", d)
+    (d / "reference.npz").unlink()
+    cfg = json.loads((d / "config.json").read_text())
+    rope = cfg.pop("rope_parameters")
+    cfg.update(rope_theta=rope["full_attention"]["rope_theta"],
+               rope_local_base_freq=rope["sliding_attention"]["rope_theta"])
+    (d / "config.json").write_text(json.dumps(cfg))
+    cc.convert(d, tmp_path / "old.gguf", dtype="f32", progress=False)
+    ref = np.load(FIXTURES / "gemma3" / "reference.npz")
+    assert hashlib.sha256((tmp_path / "old.gguf").read_bytes()).hexdigest() == str(ref["sha256_f32"])
+    # without layer_types the period decides: (i + 1) % pattern != 0 slides
+    del cfg["layer_types"]
+    cfg["sliding_window_pattern"] = 2
+    (d / "config.json").write_text(json.dumps(cfg))
+    cc.convert(d, tmp_path / "p2.gguf", dtype="f32", progress=False)
+    r = gguf.GGUFReader(str(tmp_path / "p2.gguf"))
+    assert list(field(r, "gemma3.attention.sliding_window_pattern")) == [True, False]
+
+
+@pytest.mark.parametrize(("family", "key", "value", "message"), [
+    ("lfm2", "conv_bias", True, "conv_bias"),
+    ("lfm2", "layer_types", ["conv"], "layer_types"),
+    ("gemma3", "hidden_activation", "silu", "hidden_activation"),
+    ("gemma3", "attention_bias", True, "attention_bias"),
+])
+def test_hybrid_config_errors(tmp_path: Path, family: str, key: str, value: Any, message: str) -> None:
+    d = copy_fixture(family, tmp_path)
+    cfg = json.loads((d / "config.json").read_text())
+    cfg[key] = value
+    (d / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(cc.ConvertError, match=message):
+        cc.convert(d, tmp_path / "x.gguf", progress=False)
+
+
+def test_lfm2_missing_conv_tensor(tmp_path: Path) -> None:
+    d = copy_fixture("lfm2", tmp_path)
+    tensors = read_safetensors(d / "model.safetensors")
+    del tensors["model.layers.0.conv.conv.weight"]
+    write_safetensors(d / "model.safetensors", tensors)
+    with pytest.raises(cc.ConvertError, match=r"missing tensor\(s\).*model.layers.0.conv.conv.weight"):
+        cc.convert(d, tmp_path / "x.gguf", progress=False)

@@ -1,7 +1,10 @@
 """Our logits against Hugging Face transformers' on the fixtures, every family and weight type.
 
 The references were computed by tools/make_fixtures.py with transformers on the very weights each
-GGUF stores (dequantized), so the bars measure the engine, not the quantizer.
+GGUF stores (dequantized), so the bars measure the engine, not the quantizer. The fixtures cover every
+family's particulars: LFM2's mix of short-convolution and attention blocks, Gemma 3's sliding window (16)
+crossed several times over 96 tokens, its local RoPE base, query scale and logit soft-capping; every
+sequence also crosses a prefill chunk boundary (64 tokens).
 """
 
 from __future__ import annotations
@@ -15,6 +18,19 @@ import pytest
 from .conftest import DTYPES, FAMILIES
 
 BARS = {"f32": 1e-3, "f16": 1e-3, "bf16": 1e-3, "q8_0": 5e-2, "q4_0": 5e-2}
+# With Q8_0/Q4_0 weights the kernels quantize the activations to 8 bits too (kernels.h, as llama.cpp
+# does), which transformers does not: that rounding is what the 5e-2 bar leaves room for. The gated LFM2
+# and soft-capped Gemma 3 fixtures amplify it past 5e-2 even at their minimal depth (measured 5.4e-2 and
+# 6.2e-2); they are held to 8e-2 here, and test_quantized_matches_int8_activation_model checks the same
+# logits against a model of exactly those 8-bit activations, which isolates the rounding.
+INT8_ACTIVATION_BAR = {"lfm2": 8e-2, "gemma3": 8e-2}
+HYBRID = ["lfm2", "gemma3"]
+
+
+def _bar(family: str, dtype: str) -> float:
+    if dtype in ("q8_0", "q4_0") and family in INT8_ACTIVATION_BAR:
+        return INT8_ACTIVATION_BAR[family]
+    return BARS[dtype]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -31,7 +47,24 @@ def test_logits_match_transformers(family: str, dtype: str, convert_fixture, ref
         got = model.logits(tokens)
     assert got.shape == expected.shape
     rel = float(np.abs(got - expected).max() / np.abs(expected).max())
-    assert rel <= BARS[dtype], f"{family} {dtype}: max|d|/max|logit| = {rel:.3e}"
+    assert rel <= _bar(family, dtype), f"{family} {dtype}: max|d|/max|logit| = {rel:.3e}"
+
+
+@pytest.mark.parametrize("dtype", ["q8_0", "q4_0"])
+@pytest.mark.parametrize("family", HYBRID)
+def test_quantized_matches_int8_activation_model(family: str, dtype: str, convert_fixture, reference) -> None:
+    """The quantized path is transformers' model up to the 8-bit activations alone: a float64 numpy forward
+    that rounds each quantized matmul's input the way the kernels do agrees with the engine (what is left
+    is the odd activation landing on the other side of a rounding boundary in float32 vs float64)."""
+    from .test_convert import forward_hybrid
+
+    ref = reference(family)
+    path = convert_fixture(family, dtype)
+    with cactus.Cactus(str(path)) as model:
+        got = model.logits(ref["tokens"])
+    want = forward_hybrid(path, ref["tokens"], int8_acts=True)
+    rel = float(np.abs(got - want).max() / np.abs(ref[f"logits_{dtype}"]).max())
+    assert rel <= 2e-2, f"{family} {dtype}: max|d|/max|logit| = {rel:.3e} against the 8-bit activation model"
 
 
 def test_logits_are_not_flat(reference) -> None:

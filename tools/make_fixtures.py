@@ -114,33 +114,36 @@ FAMILIES: dict[str, dict[str, Any]] = {
         "config": Qwen3Config, "pre": "gpt-2", "extra_tokens": ["<think>", "</think>"], "seed": 3003,
         "kwargs": {"rope_theta": 500000.0, "rms_norm_eps": 1e-6, "tie_word_embeddings": True, "head_dim": 32},
     },
-    # lfm2: three short-convolution blocks and two attention blocks (q/k RMSNorm), SwiGLU width
+    # lfm2: two short-convolution blocks around an attention block (q/k RMSNorm), SwiGLU width
     # auto-adjusted 256 -> int(2 * 256 / 3) = 170 -> rounded up to a multiple of 32 = 192, tied embeddings
     "lfm2": {
         "config": Lfm2Config, "pre": "gpt-2", "extra_tokens": [], "seed": 4004, "generate": True,
         "kwargs": {
-            "intermediate_size": 256, "num_hidden_layers": 5, "norm_eps": 1e-5, "conv_L_cache": 3,
-            "layer_types": ["conv", "conv", "full_attention", "conv", "full_attention"],
+            "intermediate_size": 256, "num_hidden_layers": 3, "norm_eps": 1e-5, "conv_L_cache": 3,
+            "layer_types": ["conv", "full_attention", "conv"],
             "block_auto_adjust_ff_dim": True, "block_multiple_of": 32, "block_ffn_dim_multiplier": 1.0,
             "rope_theta": 1000000.0, "tie_word_embeddings": True,
         },
     },
-    # gemma3: sliding window 16 over 96 tokens on three of four blocks (local RoPE base 10000, global 1e6),
-    # head_dim 32 with query_pre_attn_scalar 24, final logit soft-capping at 4, tied embeddings
+    # gemma3: a sliding-window block (16 over 96 tokens, local RoPE base 10000) and a global one (1e6),
+    # head_dim 32 with query_pre_attn_scalar 24, final logit soft-capping at 2, tied embeddings. Its
+    # embeddings are smaller (Gemma scales them by sqrt(hidden) = 8): with the usual 0.1 the current token
+    # drowns the context and greedy decoding falls into a two-token loop.
     "gemma3": {
-        "config": Gemma3TextConfig, "pre": "gpt-2", "extra_tokens": [], "seed": 5005, "generate": True,
-        "n_pos": 96,
+        "config": Gemma3TextConfig, "pre": "gpt-2", "extra_tokens": [], "seed": 5006, "generate": True,
+        "n_pos": 96, "embed_std": 0.05,
         "kwargs": {
-            "num_hidden_layers": 4, "head_dim": 32, "query_pre_attn_scalar": 24, "sliding_window": 16,
-            "layer_types": ["sliding_attention", "full_attention", "sliding_attention", "sliding_attention"],
-            "rope_theta": 1000000.0, "rope_local_base_freq": 10000.0, "final_logit_softcapping": 4.0,
+            "num_hidden_layers": 2, "head_dim": 32, "query_pre_attn_scalar": 24, "sliding_window": 16,
+            "layer_types": ["sliding_attention", "full_attention"],
+            "rope_theta": 1000000.0, "rope_local_base_freq": 10000.0, "final_logit_softcapping": 2.0,
             "rms_norm_eps": 1e-6, "tie_word_embeddings": True,
         },
     },
 }
 
 # user messages tried in order for the greedy-generation reference; the first whose 64 greedy tokens
-# neither end the turn nor come within GEN_MIN_MARGIN of a tie is kept
+# neither end the turn, nor come within GEN_MIN_MARGIN of a tie, nor loop over fewer than GEN_MIN_DISTINCT
+# tokens is kept
 GEN_MESSAGES = [
     "Tell me a long story about the sea.",
     "What is the capital of the moon?",
@@ -153,6 +156,7 @@ GEN_MESSAGES = [
 ]
 GEN_TOKENS = 64
 GEN_MIN_MARGIN = 2e-3
+GEN_MIN_DISTINCT = 16
 
 # ---------------------------------------------------------------------------------------------------
 # corpus
@@ -298,7 +302,8 @@ def make_model(family: str, spec: dict[str, Any], tok: Tokenizer) -> torch.nn.Mo
             elif name.endswith("conv.conv.weight"):
                 p.copy_(0.5 * torch.randn(p.shape, generator=g))  # 3 taps: large enough to matter
             elif name.endswith(".bias") or "embed_tokens" in name or "lm_head" in name:
-                p.copy_(0.1 * torch.randn(p.shape, generator=g))
+                std = spec.get("embed_std", 0.1) if "embed_tokens" in name else 0.1
+                p.copy_(std * torch.randn(p.shape, generator=g))
             else:
                 p.copy_(0.08 * torch.randn(p.shape, generator=g))
     model.eval()
@@ -310,15 +315,16 @@ _HF_OF: dict[str, dict[str, str]] = {
     "llama": {
         "attn_norm": "input_layernorm", "attn_q": "self_attn.q_proj", "attn_k": "self_attn.k_proj",
         "attn_v": "self_attn.v_proj", "attn_output": "self_attn.o_proj", "attn_q_norm": "self_attn.q_norm",
-        "attn_k_norm": "self_attn.k_norm", "ffn_norm": "post_attention_layernorm", "ffn_gate": "mlp.gate_proj",
-        "ffn_up": "mlp.up_proj", "ffn_down": "mlp.down_proj",
+        "attn_k_norm": "self_attn.k_norm", "ffn_norm": "post_attention_layernorm",
+        "ffn_gate": "mlp.gate_proj", "ffn_up": "mlp.up_proj", "ffn_down": "mlp.down_proj",
     },
     "lfm2": {
         "attn_norm": "operator_norm", "ffn_norm": "ffn_norm", "ffn_gate": "feed_forward.w1",
         "ffn_up": "feed_forward.w3", "ffn_down": "feed_forward.w2", "attn_q": "self_attn.q_proj",
         "attn_k": "self_attn.k_proj", "attn_v": "self_attn.v_proj", "attn_output": "self_attn.out_proj",
         "attn_q_norm": "self_attn.q_layernorm", "attn_k_norm": "self_attn.k_layernorm",
-        "shortconv.conv": "conv.conv", "shortconv.in_proj": "conv.in_proj", "shortconv.out_proj": "conv.out_proj",
+        "shortconv.conv": "conv.conv", "shortconv.in_proj": "conv.in_proj",
+        "shortconv.out_proj": "conv.out_proj",
     },
     "gemma3": {
         "attn_norm": "input_layernorm", "attn_q": "self_attn.q_proj", "attn_k": "self_attn.k_proj",
@@ -372,7 +378,7 @@ def same_weights(family: str, name: str, got: torch.Tensor, want: torch.Tensor) 
 
 def greedy_reference(model: torch.nn.Module, src: Path, tok: Tokenizer) -> dict[str, np.ndarray]:
     """transformers' greedy generation (with its KV / conv cache) on the first GEN_MESSAGES chat whose 64
-    tokens neither end the turn early nor pass within GEN_MIN_MARGIN of a tie."""
+    tokens neither end the turn early, nor pass within GEN_MIN_MARGIN of a tie, nor loop."""
     hf_tok = PreTrainedTokenizerFast.from_pretrained(str(src))
     eos, pad = tok.token_to_id("<|im_end|>"), tok.token_to_id("<|endoftext|>")
     best: dict[str, np.ndarray] | None = None
@@ -390,7 +396,8 @@ def greedy_reference(model: torch.nn.Module, src: Path, tok: Tokenizer) -> dict[
         margin = float(((top2[:, 0] - top2[:, 1]) / scores.abs().max()).min())
         cand = {"gen_message": np.array(message), "gen_prompt": np.array(prompt, dtype=np.int32),
                 "gen_tokens": gen, "gen_margin": np.array(margin, dtype=np.float32)}
-        if len(gen) == GEN_TOKENS and eos not in gen.tolist() and margin >= GEN_MIN_MARGIN:
+        ok = len(gen) == GEN_TOKENS and eos not in gen.tolist() and len(set(gen.tolist())) >= GEN_MIN_DISTINCT
+        if ok and margin >= GEN_MIN_MARGIN:
             return cand
         if best is None:
             best = cand

@@ -107,20 +107,17 @@ int arch_gemma3_bind(cx_model *m) {
     return 0;
 }
 
-static void rmsnorm_rows(float *out, const float *x, const float *w, int n_tok, int n, float eps) {
-    for (int t = 0; t < n_tok; t++) op_rmsnorm(out + (size_t)t * n, x + (size_t)t * n, w, n, eps);
-}
-
 static void attention_block(cx_session *s, const cx_layer *L, int il, int n, int pos0) {
     const cx_hparams *hp = &s->m->hp;
     int D = hp->n_embd, hd = hp->head_dim, qd = hp->n_head * hd, kvd = hp->n_head_kv * hd;
-    const float *cos_t = L->sliding ? s->rope_cos_swa : s->rope_cos, *sin_t = L->sliding ? s->rope_sin_swa : s->rope_sin;
-    rmsnorm_rows(s->xn, s->x, L->attn_norm, n, D, hp->rms_eps);
+    const float *cos_t = L->sliding ? s->rope_cos_swa : s->rope_cos;
+    const float *sin_t = L->sliding ? s->rope_sin_swa : s->rope_sin;
+    op_rmsnorm_rows(s->xn, s->x, L->attn_norm, n, D, hp->rms_eps);
     op_matmul(s->tp, &L->wq, s->xn, s->q, n, s->rowbuf);
     op_matmul(s->tp, &L->wk, s->xn, s->k, n, s->rowbuf);
     op_matmul(s->tp, &L->wv, s->xn, s->v, n, s->rowbuf);
-    rmsnorm_rows(s->q, s->q, L->q_norm, n * hp->n_head, hd, hp->rms_eps);
-    rmsnorm_rows(s->k, s->k, L->k_norm, n * hp->n_head_kv, hd, hp->rms_eps);
+    op_rmsnorm_rows(s->q, s->q, L->q_norm, n * hp->n_head, hd, hp->rms_eps);
+    op_rmsnorm_rows(s->k, s->k, L->k_norm, n * hp->n_head_kv, hd, hp->rms_eps);
     float *kc = s->k_layer[il], *vc = s->v_layer[il];
     for (int t = 0; t < n; t++) {
         const float *c = cos_t + (size_t)t * (hd / 2), *sn = sin_t + (size_t)t * (hd / 2);
@@ -133,19 +130,19 @@ static void attention_block(cx_session *s, const cx_layer *L, int il, int n, int
                      .window = L->sliding ? hp->sliding_window : 0, .softcap = hp->attn_softcap};
     op_attention(s->tp, &sh, s->q, kc, vc, s->att, n, pos0, s->scores);
     op_matmul(s->tp, &L->wo, s->att, s->tmp, n, s->rowbuf);
-    rmsnorm_rows(s->tmp, s->tmp, L->attn_post_norm, n, D, hp->rms_eps);
+    op_rmsnorm_rows(s->tmp, s->tmp, L->attn_post_norm, n, D, hp->rms_eps);
     op_add(s->x, s->tmp, n * D);
 }
 
 static void ffn_block(cx_session *s, const cx_layer *L, int n) {
     const cx_hparams *hp = &s->m->hp;
     int D = hp->n_embd;
-    rmsnorm_rows(s->xn, s->x, L->ffn_norm, n, D, hp->rms_eps);
+    op_rmsnorm_rows(s->xn, s->x, L->ffn_norm, n, D, hp->rms_eps);
     op_matmul(s->tp, &L->w_gate, s->xn, s->gate, n, s->rowbuf);
     op_matmul(s->tp, &L->w_up, s->xn, s->up, n, s->rowbuf);
     op_geglu(s->gate, s->up, n * hp->n_ff);
     op_matmul(s->tp, &L->w_down, s->gate, s->tmp, n, s->rowbuf);
-    rmsnorm_rows(s->tmp, s->tmp, L->ffn_post_norm, n, D, hp->rms_eps);
+    op_rmsnorm_rows(s->tmp, s->tmp, L->ffn_post_norm, n, D, hp->rms_eps);
     op_add(s->x, s->tmp, n * D);
 }
 
@@ -179,7 +176,7 @@ int arch_gemma3_forward(cx_session *s, const int32_t *tokens, int n, int pos0, f
     }
     if (!logits) return 0;
     int first = all_logits ? 0 : n - 1;
-    rmsnorm_rows(s->xn, s->x + (size_t)first * D, m->output_norm, n - first, D, hp->rms_eps);
+    op_rmsnorm_rows(s->xn, s->x + (size_t)first * D, m->output_norm, n - first, D, hp->rms_eps);
     op_matmul(s->tp, &m->output, s->xn, logits, n - first, s->rowbuf);
     if (hp->final_softcap > 0.0f) op_softcap(logits, hp->final_softcap, (n - first) * hp->n_vocab);
     return 0;

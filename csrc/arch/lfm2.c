@@ -70,17 +70,13 @@ int arch_lfm2_bind(cx_model *m) {
     return 0;
 }
 
-static void rmsnorm_rows(float *out, const float *x, const float *w, int n_tok, int n, float eps) {
-    for (int t = 0; t < n_tok; t++) op_rmsnorm(out + (size_t)t * n, x + (size_t)t * n, w, n, eps);
-}
-
 /* The gated short convolution. Its input B*h is cached per position (like
  * K/V), so the kernel's L-1 previous rows are always at hand. */
 static void conv_block(cx_session *s, const cx_layer *L, int il, int n, int pos0) {
     const cx_hparams *hp = &s->m->hp;
     int D = hp->n_embd;
     float *hist = s->conv_layer[il];
-    rmsnorm_rows(s->xn, s->x, L->attn_norm, n, D, hp->rms_eps);
+    op_rmsnorm_rows(s->xn, s->x, L->attn_norm, n, D, hp->rms_eps);
     op_matmul(s->tp, &L->conv_in, s->xn, s->bcx, n, s->rowbuf);
     for (int t = 0; t < n; t++) {
         const float *b = s->bcx + (size_t)t * 3 * D, *h = b + 2 * (size_t)D;
@@ -96,12 +92,12 @@ static void conv_block(cx_session *s, const cx_layer *L, int il, int n, int pos0
 static void attention_block(cx_session *s, const cx_layer *L, int il, int n, int pos0) {
     const cx_hparams *hp = &s->m->hp;
     int D = hp->n_embd, hd = hp->head_dim, qd = hp->n_head * hd, kvd = L->n_head_kv * hd;
-    rmsnorm_rows(s->xn, s->x, L->attn_norm, n, D, hp->rms_eps);
+    op_rmsnorm_rows(s->xn, s->x, L->attn_norm, n, D, hp->rms_eps);
     op_matmul(s->tp, &L->wq, s->xn, s->q, n, s->rowbuf);
     op_matmul(s->tp, &L->wk, s->xn, s->k, n, s->rowbuf);
     op_matmul(s->tp, &L->wv, s->xn, s->v, n, s->rowbuf);
-    rmsnorm_rows(s->q, s->q, L->q_norm, n * hp->n_head, hd, hp->rms_eps);
-    rmsnorm_rows(s->k, s->k, L->k_norm, n * L->n_head_kv, hd, hp->rms_eps);
+    op_rmsnorm_rows(s->q, s->q, L->q_norm, n * hp->n_head, hd, hp->rms_eps);
+    op_rmsnorm_rows(s->k, s->k, L->k_norm, n * L->n_head_kv, hd, hp->rms_eps);
     float *kc = s->k_layer[il], *vc = s->v_layer[il];
     for (int t = 0; t < n; t++) {
         const float *c = s->rope_cos + (size_t)t * (hd / 2), *sn = s->rope_sin + (size_t)t * (hd / 2);
@@ -110,7 +106,8 @@ static void attention_block(cx_session *s, const cx_layer *L, int il, int n, int
         memcpy(kc + (size_t)(pos0 + t) * kvd, s->k + (size_t)t * kvd, sizeof(float) * (size_t)kvd);
         memcpy(vc + (size_t)(pos0 + t) * kvd, s->v + (size_t)t * kvd, sizeof(float) * (size_t)kvd);
     }
-    attn_shape sh = {.n_head = hp->n_head, .n_head_kv = L->n_head_kv, .head_dim = hd, .scale = 1.0f / sqrtf((float)hd)};
+    attn_shape sh = {.n_head = hp->n_head, .n_head_kv = L->n_head_kv, .head_dim = hd,
+                     .scale = 1.0f / sqrtf((float)hd)};
     op_attention(s->tp, &sh, s->q, kc, vc, s->att, n, pos0, s->scores);
     op_matmul(s->tp, &L->wo, s->att, s->tmp, n, s->rowbuf);
     op_add(s->x, s->tmp, n * D);
@@ -119,7 +116,7 @@ static void attention_block(cx_session *s, const cx_layer *L, int il, int n, int
 static void ffn_block(cx_session *s, const cx_layer *L, int n) {
     const cx_hparams *hp = &s->m->hp;
     int D = hp->n_embd;
-    rmsnorm_rows(s->xn, s->x, L->ffn_norm, n, D, hp->rms_eps);
+    op_rmsnorm_rows(s->xn, s->x, L->ffn_norm, n, D, hp->rms_eps);
     op_matmul(s->tp, &L->w_gate, s->xn, s->gate, n, s->rowbuf);
     op_matmul(s->tp, &L->w_up, s->xn, s->up, n, s->rowbuf);
     op_swiglu(s->gate, s->up, n * hp->n_ff);
@@ -147,7 +144,7 @@ int arch_lfm2_forward(cx_session *s, const int32_t *tokens, int n, int pos0, flo
     }
     if (!logits) return 0;
     int first = all_logits ? 0 : n - 1;
-    rmsnorm_rows(s->xn, s->x + (size_t)first * D, m->output_norm, n - first, D, hp->rms_eps);
+    op_rmsnorm_rows(s->xn, s->x + (size_t)first * D, m->output_norm, n - first, D, hp->rms_eps);
     op_matmul(s->tp, &m->output, s->xn, logits, n - first, s->rowbuf);
     return 0;
 }

@@ -77,7 +77,8 @@ static void attention_block(cx_session *s, const cx_layer *L, int il, int n, int
         memcpy(kc + (size_t)(pos0 + t) * kvd, s->k + (size_t)t * kvd, sizeof(float) * (size_t)kvd);
         memcpy(vc + (size_t)(pos0 + t) * kvd, s->v + (size_t)t * kvd, sizeof(float) * (size_t)kvd);
     }
-    attn_shape sh = {.n_head = hp->n_head, .n_head_kv = hp->n_head_kv, .head_dim = hd, .scale = 1.0f / sqrtf((float)hd)};
+    attn_shape sh = {.n_head = hp->n_head, .n_head_kv = hp->n_head_kv, .head_dim = hd,
+                     .scale = 1.0f / sqrtf((float)hd)};
     op_attention(s->tp, &sh, s->q, kc, vc, s->att, n, pos0, s->scores);
     op_matmul(s->tp, &L->wo, s->att, s->tmp, n, s->rowbuf);
     op_add(s->x, s->tmp, n * D);

@@ -437,7 +437,9 @@ def _lfm2_hparams(cfg: dict[str, Any], hp: _Hparams) -> None:
 def _gemma3_hparams(cfg: dict[str, Any], hp: _Hparams) -> None:
     act = cfg.get("hidden_activation") or cfg.get("hidden_act") or "gelu_pytorch_tanh"
     if act not in ("gelu_pytorch_tanh", "gelu_tanh"):
-        raise ConvertError(f"Gemma 3 with hidden_activation {act!r} is not supported (only gelu_pytorch_tanh)")
+        raise ConvertError(
+            f"Gemma 3 with hidden_activation {act!r} is not supported (only gelu_pytorch_tanh)"
+        )
     if cfg.get("attention_bias"):
         raise ConvertError("Gemma 3 with attention_bias = true is not supported")
     if cfg.get("use_bidirectional_attention"):
@@ -578,9 +580,8 @@ class _Planner:
         unused = [n for n in self.ckpt.names() if n not in self.used and not _IGNORED.search(n)]
         if unused:
             more = f" (and {len(unused) - 8} more)" if len(unused) > 8 else ""
-            raise ConvertError(
-                f"checkpoint has tensor(s) that {self.hp.arch} does not use: {', '.join(sorted(unused)[:8])}{more}"
-            )
+            shown = ", ".join(sorted(unused)[:8])
+            raise ConvertError(f"checkpoint has tensor(s) that {self.hp.arch} does not use: {shown}{more}")
         return self.plans
 
 
@@ -695,9 +696,10 @@ def _plan_lfm2(pl: _Planner) -> None:
     n_vocab_rows = ckpt.shape("model.embed_tokens.weight")[0]
     pl.add("model.embed_tokens.weight", "token_embd.weight", expect=(n_vocab_rows, d))
     shapes = {
-        "attn_norm.weight": (d,), "ffn_norm.weight": (d,), "ffn_gate.weight": (ff, d), "ffn_up.weight": (ff, d),
-        "ffn_down.weight": (d, ff), "attn_q.weight": (hp.n_head * hd, d), "attn_k.weight": (hp.n_head_kv * hd, d),
-        "attn_v.weight": (hp.n_head_kv * hd, d), "attn_q_norm.weight": (hd,), "attn_k_norm.weight": (hd,),
+        "attn_norm.weight": (d,), "ffn_norm.weight": (d,), "ffn_gate.weight": (ff, d),
+        "ffn_up.weight": (ff, d), "ffn_down.weight": (d, ff), "attn_q.weight": (hp.n_head * hd, d),
+        "attn_k.weight": (hp.n_head_kv * hd, d), "attn_v.weight": (hp.n_head_kv * hd, d),
+        "attn_q_norm.weight": (hd,), "attn_k_norm.weight": (hd,),
         "attn_output.weight": (d, hp.n_head * hd), "shortconv.in_proj.weight": (3 * d, d),
         "shortconv.conv.weight": (d, 1, L), "shortconv.out_proj.weight": (d, d),
     }
@@ -749,13 +751,15 @@ def _plan_gemma3(pl: _Planner) -> None:
     pl.add("model.embed_tokens.weight", "token_embd.weight", expect=(n_vocab_rows, d))
     shapes = {
         "attn_q.weight": (q, d), "attn_k.weight": (kv, d), "attn_v.weight": (kv, d),
-        "attn_q_norm.weight": (hp.head_dim,), "attn_k_norm.weight": (hp.head_dim,), "attn_output.weight": (d, q),
+        "attn_q_norm.weight": (hp.head_dim,), "attn_k_norm.weight": (hp.head_dim,),
+        "attn_output.weight": (d, q),
         "ffn_gate.weight": (ff, d), "ffn_up.weight": (ff, d), "ffn_down.weight": (d, ff),
     }
     for i in range(hp.n_layer):
         for hf, gg in _GEMMA3_LAYER:
             norm = hf.endswith("norm.weight")
-            pl.add(f"model.layers.{i}.{hf}", f"blk.{i}.{gg}", shapes.get(gg, (d,)), _gemma_norm if norm else None)
+            transform = _gemma_norm if norm else None
+            pl.add(f"model.layers.{i}.{hf}", f"blk.{i}.{gg}", shapes.get(gg, (d,)), transform)
     pl.add("model.norm.weight", "output_norm.weight", expect=(d,), transform=_gemma_norm)
     pl.add_output(tied, n_vocab_rows)
 
