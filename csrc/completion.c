@@ -52,6 +52,45 @@ static int resize_context(cx_handle *h, int n_ctx) {
     return 0;
 }
 
+/* OpenAI's tools list: [{"type": "function", "function": {"name", "description"?, "parameters"?}}]. */
+static int validate_tools(const json_value *tools) {
+    if (tools->type != JSON_ARRAY) return cx_error("tools_json must be a JSON array of {type, function} objects");
+    for (size_t i = 0; i < json_len(tools); i++) {
+        const json_value *t = json_at(tools, i), *type = json_get(t, "type"), *fn = json_get(t, "function");
+        if (t->type != JSON_OBJECT) return cx_error("tools[%zu] must be an object", i);
+        if (type && (type->type != JSON_STRING || strcmp(type->u.str.s, "function") != 0))
+            return cx_error("tools[%zu].type must be \"function\"", i);
+        const json_value *name = fn ? json_get(fn, "name") : NULL, *params = fn ? json_get(fn, "parameters") : NULL;
+        if (!fn || fn->type != JSON_OBJECT) return cx_error("tools[%zu].function must be an object", i);
+        if (!name || name->type != JSON_STRING || name->u.str.len == 0)
+            return cx_error("tools[%zu].function.name must be a non-empty string", i);
+        if (params && params->type != JSON_OBJECT && params->type != JSON_NULL)
+            return cx_error("tools[%zu].function.parameters must be a JSON Schema object", i);
+    }
+    return 0;
+}
+
+/* Tool-call parsing and, for tool_choice "required" or a name, the grammar. */
+static int setup_tools(call_state *c) {
+    const json_value *tools = c->tdoc ? json_root(c->tdoc) : NULL;
+    const char *choice = c->co.tool_choice;
+    cx_gen_options *o = &c->co.gen;
+    o->fam = c->h->m->chat;
+    if (!tools || json_len(tools) == 0) {
+        if (choice && strcmp(choice, "auto") && strcmp(choice, "none"))
+            return cx_error("option 'tool_choice' = '%s' needs tools", choice);
+        return 0;
+    }
+    o->tools = tools;
+    o->parse_tools = !choice || strcmp(choice, "none") != 0;
+    if (!choice || !strcmp(choice, "auto") || !strcmp(choice, "none")) return 0;
+    bool unsupported = false;
+    o->grammar = grammar_new(c->h->m->tok, o->fam, tools, choice, &unsupported);
+    if (!o->grammar && !unsupported) return -1;
+    if (!o->grammar) cx_log(CX_LOG_WARN, "tool schema cannot be constrained (%s); decoding unconstrained", cx_last_error());
+    return 0;
+}
+
 /* Options and the prompt's token ids; a CACTUS_* code. */
 static int prepare(call_state *c, const char *raw_prompt, const char *messages_json, const char *tools_json,
                    const char *options_json) {
@@ -64,10 +103,11 @@ static int prepare(call_state *c, const char *raw_prompt, const char *messages_j
     } else {
         if (!(c->mdoc = completion_parse_json("messages_json", messages_json)) ||
             (tools_json && !(c->tdoc = completion_parse_json("tools_json", tools_json))) ||
-            chat_validate(json_root(c->mdoc)) ||
+            (c->tdoc && validate_tools(json_root(c->tdoc))) || chat_validate(json_root(c->mdoc)) ||
             render_prompt(h, json_root(c->mdoc), c->tdoc ? json_root(c->tdoc) : NULL, &c->ids))
             return CACTUS_ERR_INVALID_ARGUMENT;
     }
+    if (!raw_prompt && setup_tools(c)) return CACTUS_ERR_INVALID_ARGUMENT;
     if (c->co.n_ctx && resize_context(h, c->co.n_ctx)) return CACTUS_ERR_NO_MEMORY;
     if (c->ids.n > (size_t)h->s->n_ctx) {
         cx_error("the prompt has %zu tokens but the context holds %d (option n_ctx)", c->ids.n, h->s->n_ctx);
@@ -130,7 +170,8 @@ static int respond(call_state *c, char *buf, size_t size, double t_start) {
         .gen = g,
         .text = c->handoff ? c->cloud_text.data : g->text.data,
         .text_len = c->handoff ? c->cloud_text.len : g->text.len,
-        .calls_json = c->handoff && c->cloud_calls.len ? c->cloud_calls.data : NULL,
+        .calls_json = c->handoff ? (c->cloud_calls.len ? c->cloud_calls.data : NULL)
+                                 : (g->calls.len ? g->calls.data : NULL),
         .cloud_handoff = c->handoff,
         .cloud_error = c->cloud_error[0] ? c->cloud_error : NULL,
     };
@@ -146,6 +187,7 @@ int completion_run(cx_handle *h, const char *raw_prompt, const char *messages_js
     if (code == CACTUS_OK) code = generate(&c, cb, user_data, t_start);
     int rc = code == CACTUS_OK ? respond(&c, buf, size, t_start) : response_fail(code, t_start, buf, size);
     gen_free(c.gen);
+    grammar_free(c.co.gen.grammar);
     sb_free(&c.cloud_text);
     sb_free(&c.cloud_calls);
     iv_free(&c.ids);

@@ -1,8 +1,11 @@
 /* The completion loop (see generate.h). */
 #include "generate.h"
 
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "toolcall.h"
 
 /* Text assembly for streaming: raw token bytes gather in `pending` until
  * they form whole UTF-8 characters, which move to `text` (invalid bytes
@@ -101,11 +104,27 @@ static void emit(streamer *st, strbuf *text, size_t upto, int32_t id, cactus_tok
     st->emitted = upto;
 }
 
+/* How much of the text may be shown now: not what may still become a stop
+ * sequence, nor tool-call markup (with the whitespace before it, which the
+ * parser trims). */
+static size_t streamable(const streamer *st, const cx_gen_options *o, const strbuf *text) {
+    size_t upto = text->len - holdback(o, text);
+    if (o->parse_tools) {
+        size_t safe = toolcall_stream_safe(o->fam, text->data, text->len);
+        while (safe > st->emitted && isspace((unsigned char)text->data[safe - 1])) safe--;
+        if (safe < upto) upto = safe;
+    }
+    return upto;
+}
+
 /* Adds one token's text; returns true when a stop sequence ended the answer. */
 static bool push_token(streamer *st, const cx_session *s, const cx_gen_options *o, cx_gen_result *r, int32_t id,
                        cactus_token_callback cb, void *ud) {
     char buf[256];
-    int n = tok_piece(s->m->tok, id, false, buf, sizeof buf);
+    /* Control tokens are invisible, except call markers (<|tool_call_start|>,
+     * <|python_tag|>, ...) that the tool-call parser must see. */
+    bool special = o->parse_tools && tok_is_control(s->m->tok, id);
+    int n = tok_piece(s->m->tok, id, special, buf, sizeof buf);
     if (n > (int)sizeof buf) n = (int)sizeof buf; /* no real token is this long; keep what fits */
     if (n > 0) sb_append(&st->pending, buf, (size_t)n);
     drain_pending(st, &r->text, false);
@@ -118,7 +137,7 @@ static bool push_token(streamer *st, const cx_session *s, const cx_gen_options *
     }
     size_t ml = max_stop_len(o);
     st->stop_scan = r->text.len > ml ? r->text.len - ml + 1 : 0;
-    emit(st, &r->text, r->text.len - holdback(o, &r->text), id, cb, ud);
+    emit(st, &r->text, streamable(st, o, &r->text), id, cb, ud);
     return false;
 }
 
@@ -198,6 +217,7 @@ void gen_free(cx_gen *g) {
     sb_free(&g->st.pending);
     sb_free(&g->st.piece);
     sb_free(&g->r.text);
+    sb_free(&g->r.calls);
     sampler_free(&g->smp);
     free(g);
 }
@@ -224,10 +244,14 @@ static int decode_step(cx_gen *g) {
         r->finish_reason = "cancelled";
         return 1;
     }
+    int32_t n_vocab = s->m->hp.n_vocab;
+    float conf = sampler_confidence(s->logits, n_vocab); /* of the model's own distribution, before any mask */
+    if (g->o->grammar) grammar_apply(g->o->grammar, s->logits, n_vocab);
     size_t n_recent = s->history.n < 64 ? s->history.n : 64;
     int32_t id = sampler_sample(&g->smp, s->logits, s->history.v + s->history.n - n_recent, (int)n_recent);
+    if (g->o->grammar) grammar_accept(g->o->grammar, id);
     r->decode_tokens++;
-    track_confidence(&g->ct, r, sampler_confidence(s->logits, s->m->hp.n_vocab));
+    track_confidence(&g->ct, r, conf);
     if (r->decode_tokens == 1) r->ttft_ms = (g->t_first = cx_now_ms()) - g->t_start;
     if (tok_is_eog(s->m->tok, id)) {
         r->finish_reason = "stop";
@@ -243,9 +267,38 @@ static int decode_step(cx_gen *g) {
     return session_eval(s, &id, 1, NULL) ? -1 : 0;
 }
 
+/* Replaces the text by the parser's response (calls removed). The streamed
+ * prefix stays as it was streamed: only leading whitespace may differ. */
+static int extract_tool_calls(cx_gen *g) {
+    cx_gen_result *r = &g->r;
+    strbuf clean;
+    sb_init(&clean);
+    int n = toolcall_parse(g->o->fam, r->text.data, r->text.len, g->o->tools, &clean, &r->calls);
+    if (n < 0) {
+        sb_free(&clean);
+        return -1;
+    }
+    size_t lead = 0, shown = g->st.emitted;
+    while (lead < shown && isspace((unsigned char)r->text.data[lead])) lead++;
+    bool keeps_prefix = clean.len >= shown - lead && memcmp(clean.data, r->text.data + lead, shown - lead) == 0;
+    if (!keeps_prefix) {
+        cx_log(CX_LOG_WARN, "tool-call parse changed streamed text; keeping the raw answer");
+        sb_clear(&r->calls);
+    }
+    if (keeps_prefix) {
+        r->text.len = lead; /* the streamed leading whitespace, then the parsed response */
+        sb_append(&r->text, clean.data, clean.len);
+        r->n_calls = n;
+        if (n > 0) r->finish_reason = "tool_calls";
+    }
+    sb_free(&clean);
+    return 0;
+}
+
 static void finish(cx_gen *g) {
     cx_gen_result *r = &g->r;
     drain_pending(&g->st, &r->text, true);
+    if (g->o->parse_tools && extract_tool_calls(g)) r->text.failed = true;
     emit(&g->st, &r->text, r->text.len, -1, g->cb, g->ud);
     r->confidence = r->decode_tokens ? (float)(g->ct.sum / r->decode_tokens) : 0.0f;
     if (r->decode_tokens && r->decode_tokens < CX_CONF_WINDOW) r->min_window_confidence = r->confidence;

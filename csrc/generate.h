@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
+#include "grammar.h"
 #include "include/cactus.h"
 #include "sampler.h"
 #include "session.h"
@@ -21,6 +22,12 @@ typedef struct {
     size_t *stop_len;
     int n_stop;
     float handoff_threshold; /* 0: never hand off */
+    /* Tool calls: parsed out of the answer in the family's syntax when
+     * parse_tools; `grammar` (optional) constrains decoding to a call. */
+    bool parse_tools;
+    chat_family fam;
+    const json_value *tools;
+    cx_grammar *grammar;
 } cx_gen_options;
 
 typedef struct {
@@ -33,7 +40,9 @@ typedef struct {
     float confidence;           /* mean over sampled tokens */
     float first_confidence;     /* of the first sampled token */
     float min_window_confidence;/* lowest mean over CX_CONF_WINDOW consecutive tokens */
-    const char *finish_reason;  /* "stop" | "length" | "cancelled" */
+    const char *finish_reason;  /* "stop" | "length" | "cancelled" | "tool_calls" */
+    strbuf calls;               /* function_calls JSON array when tools were parsed */
+    int n_calls;
 } cx_gen_result;
 
 /* One completion on a session, as a resumable state machine so that a

@@ -13,6 +13,9 @@
 
 typedef struct cx_grammar cx_grammar;
 
+/* Characters a string argument may hold when its schema gives no maxLength. */
+#define GRAMMAR_DEFAULT_MAX_STRING 96
+
 /* tool_choice: "required" (any listed function) or a function name.
  * Returns NULL with cx_error set when the tools are malformed or the named
  * function is not listed. When a schema uses features that cannot be
@@ -31,8 +34,9 @@ void grammar_accept(cx_grammar *g, int32_t token);
 bool grammar_done(const cx_grammar *g);
 
 /* The vocabulary index behind grammar_new is built once per tokenizer
- * (content-addressed, so a reloaded model reuses it) and kept in a small
- * process-wide cache; this drops the cached ones nobody holds. */
+ * content (a reloaded model reuses it) and kept in a small process-wide
+ * cache (4 entries, thread-safe). This empties the cache; an index still
+ * used by a live grammar is freed with the last such grammar. */
 void grammar_cache_clear(void);
 
 #endif

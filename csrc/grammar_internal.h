@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "chat.h"
+#include "grammar.h"
 #include "json.h"
 #include "tokenizer/tokenizer.h"
 
@@ -118,9 +119,13 @@ static inline int gstr_step(int sub, uint8_t b, bool *done) {
  * Every ordinary token's bytes in one trie, nodes in depth-first order so a
  * subtree is the index range [i, end) and its tokens are the range
  * [lo, nodes[end].lo) of `sorted` (token ids in byte order). */
+/* Plain string text: bytes that may follow anywhere between characters
+ * inside a JSON string: no quote, backslash or control byte, and UTF-8
+ * that is well formed up to its end (where a character may still be
+ * unfinished). */
 typedef struct {
     uint8_t byte;
-    uint8_t plain;  /* every token in the subtree is plain string text (see gstr_plain) */
+    uint8_t plain;  /* every token in the subtree is plain */
     uint16_t depth; /* bytes from the root */
     uint32_t end;   /* the node after this subtree */
     uint32_t lo;    /* first token of the subtree in `sorted` */
@@ -135,6 +140,15 @@ typedef struct gvocab {
     int32_t *sorted;
     uint32_t n_sorted;
     uint32_t max_depth;
+    /* The plain tokens by character count (an unfinished last one counts),
+     * so a string with room for r more characters allows a prefix. */
+    int32_t *plain_ids;
+    uint32_t *plain_chars;
+    uint32_t n_plain;
+    int32_t *other_ids; /* the ordinary tokens that are not plain */
+    uint32_t n_other;
+    int32_t *never;     /* tokens that show no text and do not end generation */
+    uint32_t n_never;
     /* Control tokens (not end-of-generation) by their text: allowed only
      * where the grammar spells out that text literally, e.g. a marker. */
     int32_t *special;

@@ -27,7 +27,7 @@ typedef struct {
     gv_entry *entries;
     uint32_t n_entries;
     strbuf special;    /* control tokens' texts */
-    ivec special_ids, special_off, eog;
+    ivec special_ids, special_off, eog, never;
     uint64_t hash;
     const char *base;  /* bytes.data once collection is over (for sorting) */
 } gv_collect;
@@ -44,6 +44,7 @@ static void collect_free(gv_collect *c) {
     iv_free(&c->special_ids);
     iv_free(&c->special_off);
     iv_free(&c->eog);
+    iv_free(&c->never);
 }
 
 /* A token's text into `buf` (grown when needed). Returns its length or -1. */
@@ -68,7 +69,7 @@ static int collect_one(gv_collect *c, const tokenizer *t, int32_t id, char **buf
     hash_bytes(&c->hash, &n, sizeof n);
     hash_bytes(&c->hash, *buf, (size_t)n);
     if (kind == 1) return iv_push(&c->eog, id);
-    if (n == 0) return 0;
+    if (n == 0) return iv_push(&c->never, id);
     if (kind == 2) {
         sb_append(&c->special, *buf, (size_t)n);
         if (iv_push(&c->special_ids, id) || iv_push(&c->special_off, (int32_t)c->special.len)) return -1;
@@ -107,9 +108,8 @@ static int entry_cmp(const void *a, const void *b) {
     return x->id < y->id ? -1 : x->id > y->id;
 }
 
-/* Plain string text: whole, valid UTF-8 characters without quotes,
- * backslashes or control bytes, i.e. what may follow anywhere inside a
- * JSON string and leave it between characters. */
+/* See grammar_internal.h: an escape needs a backslash, so a plain token
+ * ends between characters or inside a multi-byte one. */
 static bool gstr_plain(const unsigned char *s, size_t n) {
     int sub = STR_CHAR;
     for (size_t i = 0; i < n; i++) {
@@ -118,7 +118,7 @@ static bool gstr_plain(const unsigned char *s, size_t n) {
         sub = gstr_step(sub, s[i], &done);
         if (sub < 0) return false;
     }
-    return sub == STR_CHAR;
+    return true;
 }
 
 static size_t common_prefix(const char *a, size_t an, const char *b, size_t bn) {
@@ -126,6 +126,8 @@ static size_t common_prefix(const char *a, size_t an, const char *b, size_t bn) 
     while (i < an && i < bn && a[i] == b[i]) i++;
     return i;
 }
+
+static bool utf8_lead(uint8_t b) { return (b & 0xC0) != 0x80; }
 
 /* Depth-first nodes from the sorted tokens: each token opens the nodes
  * below its common prefix with the previous one; nodes deeper than that
@@ -144,8 +146,9 @@ static int build_nodes(gvocab *v, const gv_collect *c) {
         size_t l = p ? common_prefix(c->base + p->off, p->len, c->base + e->off, e->len) : 0;
         for (; open > l; open--) v->nodes[path[open]].end = n;
         for (; open < e->len; open++) {
+            uint8_t byte = (uint8_t)c->base[e->off + open];
             path[open + 1] = n;
-            v->nodes[n++] = (gv_node){(uint8_t)c->base[e->off + open], 0, (uint16_t)(open + 1), 0, k};
+            v->nodes[n++] = (gv_node){byte, 0, (uint16_t)(open + 1), 0, k};
         }
     }
     for (; open > 0; open--) v->nodes[path[open]].end = n;
@@ -157,21 +160,60 @@ static int build_nodes(gvocab *v, const gv_collect *c) {
     return 0;
 }
 
-/* plain = no non-plain token in the subtree, from prefix counts over the
- * sorted order. */
-static int mark_plain(gvocab *v, const gv_collect *c) {
-    uint32_t *bad = malloc(sizeof *bad * (c->n_entries + 1));
+/* Characters of each plain token (UINT32_MAX for the others), by sorted index. */
+static uint32_t *token_chars(const gv_collect *c) {
+    uint32_t *chars = malloc(sizeof *chars * (c->n_entries + 1));
+    for (uint32_t k = 0; chars && k < c->n_entries; k++) {
+        const gv_entry *e = &c->entries[k];
+        const unsigned char *s = (const unsigned char *)c->base + e->off;
+        uint32_t n = 0;
+        for (uint32_t i = 0; i < e->len; i++) n += utf8_lead(s[i]);
+        chars[k] = gstr_plain(s, e->len) ? n : UINT32_MAX;
+    }
+    return chars;
+}
+
+/* A subtree is plain when it holds no non-plain token: prefix counts of
+ * those over the sorted order. */
+static int mark_plain(gvocab *v, const uint32_t *chars, uint32_t n) {
+    uint32_t *bad = malloc(sizeof *bad * (n + 1));
     if (!bad) return -1;
     bad[0] = 0;
-    for (uint32_t k = 0; k < c->n_entries; k++) {
-        const gv_entry *e = &c->entries[k];
-        bad[k + 1] = bad[k] + !gstr_plain((const unsigned char *)c->base + e->off, e->len);
-    }
+    for (uint32_t k = 0; k < n; k++) bad[k + 1] = bad[k] + (chars[k] == UINT32_MAX);
     for (uint32_t i = 0; i < v->n_nodes; i++) {
         gv_node *nd = &v->nodes[i];
         nd->plain = bad[v->nodes[nd->end].lo] == bad[nd->lo];
     }
     free(bad);
+    return 0;
+}
+
+typedef struct {
+    uint32_t chars;
+    int32_t id;
+} gv_plain;
+
+static int plain_cmp(const void *a, const void *b) {
+    const gv_plain *x = a, *y = b;
+    if (x->chars != y->chars) return x->chars < y->chars ? -1 : 1;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static int plain_lists(gvocab *v, const uint32_t *chars, uint32_t n) {
+    gv_plain *p = malloc(sizeof *p * (n + 1));
+    v->plain_ids = malloc(sizeof *v->plain_ids * (n + 1));
+    v->plain_chars = malloc(sizeof *v->plain_chars * (n + 1));
+    v->other_ids = malloc(sizeof *v->other_ids * (n + 1));
+    if (!p || !v->plain_ids || !v->plain_chars || !v->other_ids) return free(p), -1;
+    uint32_t m = 0;
+    for (uint32_t k = 0; k < n; k++) {
+        if (chars[k] != UINT32_MAX) p[m++] = (gv_plain){chars[k], v->sorted[k]};
+        else v->other_ids[v->n_other++] = v->sorted[k];
+    }
+    qsort(p, m, sizeof *p, plain_cmp);
+    for (uint32_t k = 0; k < m; k++) v->plain_ids[k] = p[k].id, v->plain_chars[k] = p[k].chars;
+    v->n_plain = m;
+    free(p);
     return 0;
 }
 
@@ -183,6 +225,10 @@ static void gvocab_free(gvocab *v) {
     free(v->special_text);
     free(v->special_off);
     free(v->eog);
+    free(v->plain_ids);
+    free(v->plain_chars);
+    free(v->other_ids);
+    free(v->never);
     free(v);
 }
 
@@ -194,6 +240,8 @@ static void adopt_lists(gvocab *v, gv_collect *c) {
     v->special_text = c->special.data, c->special.data = NULL;
     v->n_eog = (uint32_t)c->eog.n;
     v->eog = c->eog.v, c->eog.v = NULL;
+    v->n_never = (uint32_t)c->never.n;
+    v->never = c->never.v, c->never.v = NULL;
 }
 
 static gvocab *build(gv_collect *c, int32_t n_vocab) {
@@ -206,11 +254,15 @@ static gvocab *build(gv_collect *c, int32_t n_vocab) {
     qsort(c->entries, c->n_entries, sizeof *c->entries, entry_cmp);
     v->sorted = malloc(sizeof *v->sorted * (c->n_entries + 1));
     v->n_sorted = c->n_entries;
-    if (!v->sorted || build_nodes(v, c) || mark_plain(v, c)) {
+    bool ok = v->sorted && build_nodes(v, c) == 0;
+    for (uint32_t k = 0; ok && k < c->n_entries; k++) v->sorted[k] = c->entries[k].id;
+    uint32_t *chars = ok ? token_chars(c) : NULL;
+    ok = chars && mark_plain(v, chars, c->n_entries) == 0 && plain_lists(v, chars, c->n_entries) == 0;
+    free(chars);
+    if (!ok) {
         gvocab_free(v);
         return NULL;
     }
-    for (uint32_t k = 0; k < c->n_entries; k++) v->sorted[k] = c->entries[k].id;
     adopt_lists(v, c);
     return v;
 }

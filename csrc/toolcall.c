@@ -124,7 +124,8 @@ static bool write_converted_string(strbuf *out, const json_value *v, const json_
     bool want_bool = schema_has_type(schema, "boolean");
     if (want_bool && (!strcmp(s, "true") || !strcmp(s, "True"))) return sb_puts(out, "true"), true;
     if (want_bool && (!strcmp(s, "false") || !strcmp(s, "False"))) return sb_puts(out, "false"), true;
-    if (schema_has_type(schema, "null") && (!strcmp(s, "null") || !strcmp(s, "None"))) return sb_puts(out, "null"), true;
+    bool want_null = schema_has_type(schema, "null");
+    if (want_null && (!strcmp(s, "null") || !strcmp(s, "None"))) return sb_puts(out, "null"), true;
     json_doc *d = json_parse(s, n, NULL, 0);
     const json_value *r = json_root(d);
     bool ok = false;
@@ -548,13 +549,30 @@ static bool body_python_tag(tc_ctx *c, strbuf *out, const char *s, size_t n) {
     return py_calls_all(c, out, s, n);
 }
 
+/* Where `close` follows the bracketed body at `body` (after whitespace):
+ * found structurally, so a closing marker inside a string argument does
+ * not cut the call short. n when the body is not bracketed or the marker
+ * does not follow it. */
+static size_t close_after_body(const tc_ctx *c, size_t body, const char *close) {
+    size_t i = skip_ws(c->text, c->len, body);
+    if (i == c->len || (c->text[i] != '{' && c->text[i] != '[')) return c->len;
+    size_t ext = json_extent(c->text + i, c->len - i);
+    size_t j = ext ? skip_ws(c->text, c->len, i + ext) : c->len;
+    return starts_with(c->text, c->len, j, close) ? j : c->len;
+}
+
 /* Blocks opened by `open` and closed by `close` (or by the end of the text,
  * when the model stopped right after the call). */
 static void find_marked(tc_ctx *c, const char *open, const char *close, body_parser fn) {
     size_t n = c->len, pos = 0, ol = strlen(open), cl = close ? strlen(close) : 0;
     while ((pos = find(c->text, n, pos, open)) < n) {
         size_t body = pos + ol;
-        size_t q = close ? find(c->text, n, body, close) : n;
+        size_t q = close ? close_after_body(c, body, close) : n;
+        if (q < n && try_block(c, fn, body, q, pos, q + cl)) {
+            pos = q + cl;
+            continue;
+        }
+        q = close ? find(c->text, n, body, close) : n;
         size_t end = q < n ? q + cl : n;
         if (try_block(c, fn, body, q, pos, end)) pos = end;
         else pos = body;
@@ -634,7 +652,8 @@ static void write_response(tc_ctx *c, strbuf *response) {
         }
         if (k == c->n_spans) break;
         size_t after = skip_ws(c->text, c->len, c->spans[k].end);
-        sep_newline = memchr(c->text + e, '\n', b - e) || memchr(c->text + c->spans[k].end, '\n', after - c->spans[k].end);
+        size_t end = c->spans[k].end;
+        sep_newline = memchr(c->text + e, '\n', b - e) || memchr(c->text + end, '\n', after - end);
         pending_sep = true;
         pos = after > c->spans[k].end ? after : c->spans[k].end;
     }

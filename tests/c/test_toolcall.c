@@ -63,6 +63,10 @@ static void test_chatml(void) {
     /* Unknown tool names still parse inside explicit markup; "parameters" too. */
     EXPECT(CHAT_CHATML, "<tool_call>{\"name\": \"other\", \"parameters\": {\"a\": [1, 2]}}</tool_call>", "",
            "[{\"name\":\"other\",\"arguments\":{\"a\":[1,2]}}]", 1);
+    /* The closing tag inside a string argument does not end the call. */
+    EXPECT(CHAT_CHATML, "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"location\": \"a</tool_call>b\"}}\n"
+           "</tool_call>",
+           "", "[{\"name\":\"get_weather\",\"arguments\":{\"location\":\"a</tool_call>b\"}}]", 1);
     /* Text on both sides on one line joins with a space. */
     EXPECT(CHAT_CHATML, "A <tool_call>{\"name\": \"get_time\"}</tool_call> B", "A B",
            "[{\"name\":\"get_time\",\"arguments\":{}}]", 1);
