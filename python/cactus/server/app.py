@@ -250,7 +250,10 @@ class EventStream(Response):
     media_type = "text/event-stream"
 
     def __init__(self, chunks: AsyncIterator[bytes], gone: asyncio.Future[None], headers: dict[str, str]):
-        super().__init__(headers={"cache-control": "no-cache", "x-accel-buffering": "no", **headers})
+        # Like Starlette's StreamingResponse: no body attribute, so no Content-Length.
+        self.status_code = 200
+        self.background = None
+        self.init_headers({"cache-control": "no-cache", "x-accel-buffering": "no", **headers})
         self.chunks = chunks
         self.gone = gone
 
@@ -414,7 +417,8 @@ def _engine_options(req: p.SamplingRequest, max_tokens: int, config: ServerConfi
     return opts
 
 
-def create_app(scheduler: Scheduler, config: ServerConfig) -> FastAPI:
+def create_app(scheduler: Scheduler, config: ServerConfig) -> Gate:
+    """The ASGI application: the FastAPI routes (``.app``) behind the :class:`Gate`."""
     metrics = Metrics()
     peers: dict[str, Any] = {}
 
@@ -857,9 +861,14 @@ def create_app(scheduler: Scheduler, config: ServerConfig) -> FastAPI:
         comps = schema.setdefault("components", {}).setdefault("schemas", {})
         for name in ("HTTPValidationError", "ValidationError"):
             comps.pop(name, None)
-        for model in (p.ChatCompletionChunk, p.CompletionResponse):
+        for model in (p.ChatCompletionChunk, p.CompletionResponse):  # named only in the stream docs
             if model.__name__ not in comps:
-                comps[model.__name__] = model.model_json_schema(ref_template="#/components/schemas/{model}")
+                extra = model.model_json_schema(
+                    ref_template="#/components/schemas/{model}", mode="serialization"
+                )
+                for name, sub in extra.pop("$defs", {}).items():
+                    comps.setdefault(name, sub)
+                comps[model.__name__] = extra
         app.openapi_schema = schema
         return schema
 

@@ -28,7 +28,7 @@ class _Response(BaseModel):
     omit_when_none: ClassVar[FrozenSet[str]] = frozenset()
 
     @model_serializer(mode="wrap")
-    def _omit_nones(self, handler: Any) -> Any:
+    def _omit_nones(self, handler: Any):  # unannotated, so the JSON schema stays the model's
         data = handler(self)
         if isinstance(data, dict):
             for key in self.omit_when_none:

@@ -13,6 +13,7 @@ within a tenant, so one client flooding the queue cannot starve the others.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import threading
 import time
@@ -182,6 +183,7 @@ class _Worker:
             if job is None:
                 return
             if job.cancelled.is_set():
+                self.model.stats.add(cancelled=1)
                 continue
             with self._lock:
                 self._current = job
@@ -328,7 +330,10 @@ class Scheduler:
             return
         worker = job.worker
         if worker is not None:
-            worker.cancel(job)
+            # The worker's token callback sees the flag at the next token anyway; cactus_stop also ends
+            # it, and runs on an executor thread since the event loop never calls C.
+            with contextlib.suppress(RuntimeError):  # no executor: the loop is shutting down
+                job.loop.run_in_executor(None, worker.cancel, job)
 
     def queue_depth(self, model_id: str) -> int:
         return len(self.models[model_id].queue)
