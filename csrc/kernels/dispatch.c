@@ -98,6 +98,16 @@ static const kern_table *choose(void) {
     return t;
 }
 
+int kern_exact_activations(void) {
+    /* Like the table, read once; a benign race only repeats the read. */
+    static int exact = -1;
+    if (exact < 0) {
+        const char *e = getenv("CACTUS_EXACT_ACTIVATIONS");
+        exact = e && *e && strcmp(e, "0") != 0;
+    }
+    return exact;
+}
+
 const kern_table *kern_active(void) {
     /* Tables are immutable; two threads racing here both probe and store the same choice. */
     static _Atomic(const kern_table *) active;

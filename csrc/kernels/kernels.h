@@ -93,6 +93,11 @@ const kern_table *kern_avx2(void);
 const kern_table *kern_avx512(void);
 const kern_table *kern_neon(void);
 
+/* CACTUS_EXACT_ACTIVATIONS=1: Q8_0/Q4_0 weights multiply f32 activations
+ * instead of activations rounded to 8 bits. Slower; for validation and for
+ * callers who want the reference numerics. Read once. */
+int kern_exact_activations(void);
+
 float kern_dot(ggml_type type, const void *row, const float *x, size_t n);
 void kern_dequant(ggml_type type, const void *row, float *out, size_t n);
 /* True for the weight types the kernels handle. */

@@ -182,6 +182,6 @@ void op_matmul(threadpool *tp, const cx_weight *w, const float *x, float *y, int
     const kern_table *kt = kern_active();
     matmul_job j = {kt, w, x, y, n_tok, scratch, NULL, 0};
     if (n_tok <= 0) return;
-    if (kt->dotq[w->type] && matmul_quant(tp, &j, scratch) == 0) return;
+    if (kt->dotq[w->type] && !kern_exact_activations() && matmul_quant(tp, &j, scratch) == 0) return;
     tp_for_work(tp, w->n_out, matmul_work(&j), matmul_rows, &j);
 }
