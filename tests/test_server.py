@@ -21,12 +21,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import cactus
+import httpx
+import openai
 import pytest
-
-httpx = pytest.importorskip("httpx")
-openai = pytest.importorskip("openai")
-pytest.importorskip("fastapi")
-pytest.importorskip("uvicorn")
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY, OTHER_KEY = "test-key-0123456789", "second-key-abcdef"
@@ -58,6 +56,11 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+# The server subprocess imports the same cactus package as this process: the installed one in CI
+# (with its library), the source tree in development (with CACTUS_LIBRARY).
+PACKAGE_ROOT = str(Path(cactus.__file__).resolve().parent.parent)
+
+
 class Server:
     """A `python -m cactus.server` subprocess on a free loopback port."""
 
@@ -66,7 +69,7 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the server
         full_env = dict(os.environ)
-        full_env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "python"), full_env.get("PYTHONPATH", "")])
+        full_env["PYTHONPATH"] = os.pathsep.join([PACKAGE_ROOT, full_env.get("PYTHONPATH", "")])
         full_env.pop("CACTUS_API_KEYS", None)
         full_env.update(env or {})
         cmd = [sys.executable, "-m", "cactus.server", *args]
@@ -585,7 +588,7 @@ def test_metrics_and_openapi(server: Server) -> None:
 
 
 def test_refuses_open_address_without_key(model_path: Path) -> None:
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "python"))
+    env = dict(os.environ, PYTHONPATH=PACKAGE_ROOT)
     env.pop("CACTUS_API_KEYS", None)
     cmd = [sys.executable, "-c", "import sys; from cactus.server import main; sys.exit(main(sys.argv[1:]))"]
     out = subprocess.run(
