@@ -10,9 +10,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../kernels/kernels.h"
 #include "../ops.h"
 #include "../session.h"
+#include "common.h"
 #include "../util.h"
 
 #define NAME_LEN 96
@@ -153,9 +153,9 @@ static void embed(cx_session *s, const int32_t *tokens, int n, int pos0) {
     const cx_hparams *hp = &m->hp;
     int D = hp->n_embd, half = hp->head_dim / 2;
     float scale = (float)sqrt((double)D);
+    arch_embed(s, tokens, n);
     for (int t = 0; t < n; t++) {
         float *x = s->x + (size_t)t * D;
-        kern_dequant(m->tok_embd.type, m->tok_embd.data + (size_t)tokens[t] * m->tok_embd.row_bytes, x, (size_t)D);
         op_scale(x, scale, D);
         op_rope_table_scaled(s->rope_cos + (size_t)t * half, s->rope_sin + (size_t)t * half, pos0 + t, hp->head_dim,
                              hp->rope_base, hp->rope_factor);
@@ -168,16 +168,13 @@ static void embed(cx_session *s, const int32_t *tokens, int n, int pos0) {
 int arch_gemma3_forward(cx_session *s, const int32_t *tokens, int n, int pos0, float *logits, bool all_logits) {
     const cx_model *m = s->m;
     const cx_hparams *hp = &m->hp;
-    int D = hp->n_embd;
     embed(s, tokens, n, pos0);
     for (int il = 0; il < hp->n_layer; il++) {
         attention_block(s, &m->layers[il], il, n, pos0);
         ffn_block(s, &m->layers[il], n);
     }
     if (!logits) return 0;
-    int first = all_logits ? 0 : n - 1;
-    op_rmsnorm_rows(s->xn, s->x + (size_t)first * D, m->output_norm, n - first, D, hp->rms_eps);
-    op_matmul(s->tp, &m->output, s->xn, logits, n - first, s->rowbuf);
-    if (hp->final_softcap > 0.0f) op_softcap(logits, hp->final_softcap, (n - first) * hp->n_vocab);
+    arch_output(s, n, logits, all_logits);
+    if (hp->final_softcap > 0.0f) op_softcap(logits, hp->final_softcap, (all_logits ? n : 1) * hp->n_vocab);
     return 0;
 }

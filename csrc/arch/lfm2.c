@@ -10,10 +10,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../kernels/kernels.h"
 #include "../ops.h"
 #include "../session.h"
 #include "../util.h"
+#include "common.h"
 
 #define NAME_LEN 96
 
@@ -113,38 +113,18 @@ static void attention_block(cx_session *s, const cx_layer *L, int il, int n, int
     op_add(s->x, s->tmp, n * D);
 }
 
-static void ffn_block(cx_session *s, const cx_layer *L, int n) {
-    const cx_hparams *hp = &s->m->hp;
-    int D = hp->n_embd;
-    op_rmsnorm_rows(s->xn, s->x, L->ffn_norm, n, D, hp->rms_eps);
-    op_matmul(s->tp, &L->w_gate, s->xn, s->gate, n, s->rowbuf);
-    op_matmul(s->tp, &L->w_up, s->xn, s->up, n, s->rowbuf);
-    op_swiglu(s->gate, s->up, n * hp->n_ff);
-    op_matmul(s->tp, &L->w_down, s->gate, s->tmp, n, s->rowbuf);
-    op_add(s->x, s->tmp, n * D);
-}
-
 int arch_lfm2_forward(cx_session *s, const int32_t *tokens, int n, int pos0, float *logits, bool all_logits) {
     const cx_model *m = s->m;
-    const cx_hparams *hp = &m->hp;
-    int D = hp->n_embd, half = hp->head_dim / 2;
-    for (int t = 0; t < n; t++) {
-        kern_dequant(m->tok_embd.type, m->tok_embd.data + (size_t)tokens[t] * m->tok_embd.row_bytes,
-                     s->x + (size_t)t * D, (size_t)D);
-        op_rope_table(s->rope_cos + (size_t)t * half, s->rope_sin + (size_t)t * half, pos0 + t, hp->head_dim,
-                      hp->rope_base);
-    }
-    for (int il = 0; il < hp->n_layer; il++) {
+    arch_embed(s, tokens, n);
+    arch_rope_tables(s, n, pos0);
+    for (int il = 0; il < m->hp.n_layer; il++) {
         const cx_layer *L = &m->layers[il];
         if (L->n_head_kv == 0)
             conv_block(s, L, il, n, pos0);
         else
             attention_block(s, L, il, n, pos0);
-        ffn_block(s, L, n);
+        arch_swiglu_ffn(s, L, n);
     }
-    if (!logits) return 0;
-    int first = all_logits ? 0 : n - 1;
-    op_rmsnorm_rows(s->xn, s->x + (size_t)first * D, m->output_norm, n - first, D, hp->rms_eps);
-    op_matmul(s->tp, &m->output, s->xn, logits, n - first, s->rowbuf);
+    if (logits) arch_output(s, n, logits, all_logits);
     return 0;
 }

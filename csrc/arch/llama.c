@@ -6,10 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../kernels/kernels.h"
 #include "../ops.h"
 #include "../session.h"
 #include "../util.h"
+#include "common.h"
 
 static int bind_layer(cx_model *m, int il) {
     const cx_hparams *hp = &m->hp;
@@ -84,35 +84,14 @@ static void attention_block(cx_session *s, const cx_layer *L, int il, int n, int
     op_add(s->x, s->tmp, n * D);
 }
 
-static void ffn_block(cx_session *s, const cx_layer *L, int n) {
-    const cx_hparams *hp = &s->m->hp;
-    int D = hp->n_embd;
-    for (int t = 0; t < n; t++) op_rmsnorm(s->xn + (size_t)t * D, s->x + (size_t)t * D, L->ffn_norm, D, hp->rms_eps);
-    op_matmul(s->tp, &L->w_gate, s->xn, s->gate, n, s->rowbuf);
-    op_matmul(s->tp, &L->w_up, s->xn, s->up, n, s->rowbuf);
-    op_swiglu(s->gate, s->up, n * hp->n_ff);
-    op_matmul(s->tp, &L->w_down, s->gate, s->tmp, n, s->rowbuf);
-    op_add(s->x, s->tmp, n * D);
-}
-
 int arch_llama_forward(cx_session *s, const int32_t *tokens, int n, int pos0, float *logits, bool all_logits) {
     const cx_model *m = s->m;
-    const cx_hparams *hp = &m->hp;
-    int D = hp->n_embd, half = hp->head_dim / 2;
-    for (int t = 0; t < n; t++) {
-        kern_dequant(m->tok_embd.type, m->tok_embd.data + (size_t)tokens[t] * m->tok_embd.row_bytes,
-                     s->x + (size_t)t * D, (size_t)D);
-        op_rope_table(s->rope_cos + (size_t)t * half, s->rope_sin + (size_t)t * half, pos0 + t, hp->head_dim,
-                      hp->rope_base);
-    }
-    for (int il = 0; il < hp->n_layer; il++) {
+    arch_embed(s, tokens, n);
+    arch_rope_tables(s, n, pos0);
+    for (int il = 0; il < m->hp.n_layer; il++) {
         attention_block(s, &m->layers[il], il, n, pos0);
-        ffn_block(s, &m->layers[il], n);
+        arch_swiglu_ffn(s, &m->layers[il], n);
     }
-    if (!logits) return 0;
-    int first = all_logits ? 0 : n - 1;
-    for (int t = first; t < n; t++)
-        op_rmsnorm(s->xn + (size_t)(t - first) * D, s->x + (size_t)t * D, m->output_norm, D, hp->rms_eps);
-    op_matmul(s->tp, &m->output, s->xn, logits, n - first, s->rowbuf);
+    if (logits) arch_output(s, n, logits, all_logits);
     return 0;
 }
