@@ -216,3 +216,25 @@ def test_auth_cli_writes_0600_and_masks(tmp_path: Path) -> None:
     assert "https://example.invalid/v1" in status
     run("logout")
     assert not path.exists()
+
+
+def test_cactus_serve_as_the_cloud(model, cloud_env, convert_fixture) -> None:
+    """Any OpenAI-compatible endpoint is a valid cloud, including our own server: the handed-off
+    answer is exactly what `cactus serve` answers for the same conversation."""
+    from .test_server import Server
+
+    cloud_model = convert_fixture("llama", "q8_0")  # a different model than the local one
+    server = Server([str(cloud_model), "--api-key", KEY, "--name", "cloud-llama"])
+    try:
+        cloud_env(server.url + "/v1")
+        os.environ["CACTUS_CLOUD_MODEL"] = "cloud-llama"  # restored by cloud_env's monkeypatch
+        direct = server.client(KEY).chat.completions.create(model="cloud-llama", messages=MESSAGES, max_tokens=16,
+                                                         temperature=0, top_p=0.95)
+        r, _ = _complete(model, 1.0)
+        assert r["cloud_handoff"] is True and "cloud_error" not in r
+        assert r["response"] == direct.choices[0].message.content
+        cloud_env(server.url + "/v1", key="sk-not-the-key")
+        r, _ = _complete(model, 1.0)
+        assert r["cloud_handoff"] is False and "401" in r["cloud_error"]
+    finally:
+        server.stop()
