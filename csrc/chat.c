@@ -15,10 +15,23 @@
 
 static const char *g_names[CHAT_N_FAMILIES] = {
     "chatml", "llama3.1", "lfm2",     "gemma",    "phi3",    "mistral",    "qwen2.5",
-    "qwen3",  "hermes",   "llama3.2", "llama3.0", "smollm2", "deepseek-r1",
+    "qwen3",  "hermes",   "llama3.2", "llama3.0", "smollm2", "deepseek-r1", "chatml+bos",
 };
 
 const char *chat_family_name(chat_family f) { return (unsigned)f < CHAT_N_FAMILIES ? g_names[f] : "unknown"; }
+
+chat_family chat_tool_family(chat_family f) {
+    switch (f) {
+    case CHAT_QWEN25:
+    case CHAT_QWEN3:
+    case CHAT_HERMES:
+    case CHAT_SMOLLM2:
+    case CHAT_CHATML_BOS: return CHAT_CHATML;
+    case CHAT_LLAMA30:
+    case CHAT_LLAMA32: return CHAT_LLAMA3;
+    default: return f;
+    }
+}
 
 /* ---- detection ---- */
 
@@ -32,7 +45,7 @@ static chat_family detect_chatml(const char *t) {
     if (has(t, "You are Qwen, created by Alibaba Cloud")) return CHAT_QWEN25;
     if (has(t, "reasoning_content") || has(t, "</think>")) return CHAT_QWEN3;
     if (has(t, "named SmolLM")) return CHAT_SMOLLM2;
-    return CHAT_CHATML;
+    return has(t, "bos_token") ? CHAT_CHATML_BOS : CHAT_CHATML;
 }
 
 static chat_family detect_text(const char *t) {
@@ -40,6 +53,8 @@ static chat_family detect_text(const char *t) {
     if (has(t, "<|startoftext|>")) return CHAT_LFM2;
     if (has(t, "<|im_start|>")) return detect_chatml(t);
     if (has(t, "<|start_header_id|>")) {
+        if (has(t, "functools[") || has(t, "version=v3-llama3.1") || has(t, ">>>all"))
+            cx_log(CX_LOG_WARN, "Firefunction / Functionary chat templates are not supported; rendering as Llama 3");
         if (has(t, "strftime_now")) return CHAT_LLAMA32;
         return has(t, "Cutting Knowledge Date") ? CHAT_LLAMA3 : CHAT_LLAMA30;
     }
@@ -129,7 +144,8 @@ static int check_call(const json_value *tc, size_t i, size_t j) {
         return cx_error("messages[%zu].tool_calls[%zu].type must be a string", i, j);
     const json_value *fn = json_get(tc, "function");
     const char *where = fn ? ".function" : "";
-    if (fn && fn->type != JSON_OBJECT) return cx_error("messages[%zu].tool_calls[%zu].function must be an object", i, j);
+    if (fn && fn->type != JSON_OBJECT)
+        return cx_error("messages[%zu].tool_calls[%zu].function must be an object", i, j);
     if (!fn) fn = tc; /* the flat {name, arguments} shape some templates also accept */
     const json_value *name = json_get(fn, "name"), *args = json_get(fn, "arguments");
     if (!name || name->type != JSON_STRING)
@@ -182,7 +198,8 @@ static int check_tools(const json_value *tools) {
         if (t->type != JSON_OBJECT) return cx_error("tools[%zu] must be an object", i);
         if (fn && fn->type != JSON_OBJECT) return cx_error("tools[%zu].function must be an object", i);
         const json_value *name = json_get(fn ? fn : t, "name");
-        if (!name || name->type != JSON_STRING) return cx_error("tools[%zu]%s.name must be a string", i, fn ? ".function" : "");
+        if (!name || name->type != JSON_STRING)
+            return cx_error("tools[%zu]%s.name must be a string", i, fn ? ".function" : "");
     }
     return 0;
 }
@@ -315,6 +332,10 @@ int chat_render(chat_family fam, const json_value *messages, const json_value *t
     }
     conv_free(&cv);
     if (!rc && out->failed) rc = cx_error("out of memory rendering the chat template");
+    if (rc && out->len > start) { /* no half-rendered prompt on failure */
+        out->len = start;
+        out->data[start] = 0;
+    }
     if (!rc) sb_puts(out, ""); /* NUL-terminated even when nothing was rendered */
     size_t bl = bos ? strlen(bos) : 0;
     *bos_rendered = !rc && bl && out->len - start >= bl && !memcmp(out->data + start, bos, bl);

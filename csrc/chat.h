@@ -13,7 +13,7 @@
 #include "util.h"
 
 typedef enum {
-    CHAT_CHATML = 0,  /* plain ChatML <|im_start|>role\n...<|im_end|>\n (SmolLM, unknown); tools Qwen-style */
+    CHAT_CHATML = 0,  /* plain ChatML <|im_start|>role\n...<|im_end|>\n (SmolLM, unknown templates); no tools */
     CHAT_LLAMA3,      /* Llama 3.1 / 3.3: system preamble dated "26 Jul 2024", tools in the first user turn */
     CHAT_LFM2,        /* LiquidAI LFM2: ChatML + <|tool_list_start|> / <|tool_call_start|> */
     CHAT_GEMMA,       /* Gemma 2 / 3: <start_of_turn>, `model` role, system merged into the first user turn */
@@ -26,6 +26,7 @@ typedef enum {
     CHAT_LLAMA30,     /* Llama 3 (3.0): headers only, no system preamble */
     CHAT_SMOLLM2,     /* SmolLM2: plain ChatML with a default system prompt */
     CHAT_DEEPSEEK_R1, /* DeepSeek R1 distills: <｜User｜> / <｜Assistant｜> */
+    CHAT_CHATML_BOS,  /* plain ChatML after the BOS text (Hermes 2 Pro / 3 default, LFM2 1.2B, Bielik) */
     CHAT_N_FAMILIES
 } chat_family;
 
@@ -33,6 +34,12 @@ typedef enum {
  * be NULL). An unknown template falls back to ChatML with a log warning. */
 chat_family chat_detect(const char *template_text, const char *arch);
 const char *chat_family_name(chat_family f);
+
+/* The family whose tool-call output format f's models write, among the six
+ * the tool-call parser and grammar know: CHAT_CHATML for every <tool_call>
+ * JSON dialect (Qwen, Hermes, SmolLM2, plain ChatML), CHAT_LLAMA3 for every Llama 3
+ * version; other families map to themselves. */
+chat_family chat_tool_family(chat_family f);
 
 /* Checks a messages array: non-empty, objects with a known role
  * (system|user|assistant|tool), content a string, null or an array of

@@ -1,4 +1,4 @@
-/* ChatML dialects: plain ChatML and SmolLM2, Qwen 2.5, Qwen 3, LFM2.
+/* ChatML dialects: plain ChatML (with or without BOS) and SmolLM2, Qwen 2.5, Qwen 3, LFM2.
  * Each function follows its Jinja template's control flow top to bottom;
  * the comments name the template branch where the output is surprising. */
 #include "chat_internal.h"
@@ -30,9 +30,10 @@ static bool has_tools(const chat_ctx *c) { return c->tools && c->tools->u.arr.n;
 
 /* Plain ChatML renders every message as a turn, whatever its role; its
  * template knows nothing of tools, so they (and tool calls) are left out. */
-static int render_plain(const chat_ctx *c, const char *default_system) {
-    if (has_tools(c) || (c->n && c->msgs[0].has_calls))
+static int render_plain(const chat_ctx *c, const char *bos, const char *default_system) {
+    if (has_tools(c))
         cx_log(CX_LOG_WARN, "this chat template has no tool support; tools are left out of the prompt");
+    chat_puts(c, bos);
     if (default_system && !chat_role_is(&c->msgs[0], "system"))
         put_turn(c, "system", default_system, strlen(default_system));
     for (size_t i = 0; i < c->n; i++) put_turn(c, c->msgs[i].role, c->msgs[i].text, c->msgs[i].len);
@@ -189,8 +190,9 @@ int chat_render_chatml(const chat_ctx *c, chat_family fam) {
     switch (fam) {
     case CHAT_QWEN25: return render_qwen25(c);
     case CHAT_QWEN3: return render_qwen3(c);
-    case CHAT_SMOLLM2: return render_plain(c, SMOLLM2_SYSTEM);
-    default: return render_plain(c, NULL);
+    case CHAT_SMOLLM2: return render_plain(c, "", SMOLLM2_SYSTEM);
+    case CHAT_CHATML_BOS: return render_plain(c, c->bos, NULL);
+    default: return render_plain(c, "", NULL);
     }
 }
 

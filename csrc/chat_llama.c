@@ -83,7 +83,8 @@ static int render_llama31(const chat_ctx *c, chat_family fam) {
     const chat_msg *sys = chat_role_is(&c->msgs[0], "system") ? &c->msgs[i++] : NULL;
     system_preamble(c, fam, sys);
     if (c->tools) {
-        if (i == c->n) return cx_error("Cannot put tools in the first user message when there's no first user message!");
+        if (i == c->n)
+            return cx_error("Cannot put tools in the first user message when there's no first user message!");
         tools_turn(c, &c->msgs[i++]);
     }
     for (; i < c->n; i++) {

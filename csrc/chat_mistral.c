@@ -54,8 +54,9 @@ static bool json_equal(const json_value *a, const json_value *b) {
 
 /* `message == user_messages[-1]`: compared as dicts, content as its joined text. */
 static bool message_equal(const chat_msg *a, const chat_msg *b) {
-    return a == b || (a->null_content == b->null_content && a->len == b->len && !memcmp(a->text, b->text, a->len) &&
-                      object_equal(a->obj, b->obj, "content"));
+    if (a == b) return true;
+    return b && a->null_content == b->null_content && a->len == b->len && !memcmp(a->text, b->text, a->len) &&
+           object_equal(a->obj, b->obj, "content");
 }
 
 static int check_alternation(const chat_ctx *c, size_t first) {
