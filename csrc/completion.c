@@ -75,7 +75,7 @@ static int setup_tools(call_state *c) {
     const json_value *tools = c->tdoc ? json_root(c->tdoc) : NULL;
     const char *choice = c->co.tool_choice;
     cx_gen_options *o = &c->co.gen;
-    o->fam = c->h->m->chat;
+    o->fam = chat_tool_family(c->h->m->chat);
     if (!tools || json_len(tools) == 0) {
         if (choice && strcmp(choice, "auto") && strcmp(choice, "none"))
             return cx_error("option 'tool_choice' = '%s' needs tools", choice);

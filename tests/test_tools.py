@@ -138,3 +138,38 @@ def test_unconstrainable_schema_decodes_with_a_warning(model) -> None:
     model.reset()
     r = model.complete(ASK, tools=[weird], tool_choice="required", max_tokens=8, temperature=0)
     assert r["success"]
+
+
+TEMPLATES = [
+    "Qwen-Qwen2.5-7B-Instruct.jinja", "Qwen-Qwen3-0.6B.jinja", "NousResearch-Hermes-3-Llama-3.1-8B-tool_use.jinja",
+    "LiquidAI-LFM2-8B-A1B.jinja", "meta-llama-Llama-3.2-3B-Instruct.jinja",
+    "mistralai-Mistral-Nemo-Instruct-2407.jinja", "google-gemma-2-2b-it.jinja",
+]
+
+
+@pytest.mark.parametrize("template", TEMPLATES)
+def test_each_family_template_yields_parsed_calls(template: str, tmp_path, gguf_dir) -> None:
+    """The same random model dressed in each family's real chat template: the family is detected from
+    the template, the grammar writes that family's call syntax, and the parser reads it back."""
+    import shutil
+
+    from cactus.convert import convert
+
+    from .conftest import FIXTURES, SHARED
+
+    hf = tmp_path / "hf"
+    shutil.copytree(FIXTURES / "qwen3", hf)
+    cfg_path = hf / "tokenizer_config.json"
+    cfg = json.loads(cfg_path.read_text())
+    cfg["chat_template"] = (SHARED / "templates" / template).read_text()
+    cfg_path.write_text(json.dumps(cfg))
+    out = tmp_path / "model.gguf"
+    convert(hf, out, dtype="q8_0", progress=False)
+    messages = [{"role": "user", "content": "Set an alarm for 7am, loud."}]
+    with cactus.Cactus(str(out)) as model:
+        for seed in range(3):
+            model.reset()
+            r = model.complete(messages, tools=TOOLS, tool_choice="set_alarm", max_tokens=400, temperature=0.9,
+                               seed=seed, n_ctx=2048)
+            assert [c["name"] for c in r["function_calls"]] == ["set_alarm"], (template, r["response"])
+            jsonschema.validate(r["function_calls"][0]["arguments"], _schema("set_alarm"))
