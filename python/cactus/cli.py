@@ -86,10 +86,11 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
 
 def cmd_tokenize(args: argparse.Namespace) -> int:
-    from . import Cactus
+    from . import Tokenizer
 
-    with Cactus(args.model) as model:
-        print(json.dumps(model.tokenize(args.text)))
+    # The vocabulary alone: vocab-only GGUFs work, and no weights are mapped.
+    with Tokenizer(args.model) as tok:
+        print(json.dumps(tok.encode(args.text)))
     return 0
 
 
