@@ -48,7 +48,7 @@ static void drain_pending(streamer *st, strbuf *text, bool final) {
             i += 1;
         }
     }
-    memmove(st->pending.data, st->pending.data + i, n - i);
+    if (n > i) memmove(st->pending.data, st->pending.data + i, n - i); /* data is NULL while empty */
     st->pending.len = n - i;
 }
 

@@ -23,7 +23,7 @@ void cx_clear_error(void) { g_last_error[0] = 0; }
 
 static int log_level(void) {
     /* Read once: the environment does not change under a running engine. */
-    static int level = -1;
+    static _Atomic int level = -1; /* atomic: threads may race to read it first */
     if (level < 0) {
         const char *e = getenv("CACTUS_LOG");
         int l = 0;

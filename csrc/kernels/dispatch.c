@@ -100,7 +100,7 @@ static const kern_table *choose(void) {
 
 int kern_exact_activations(void) {
     /* Like the table, read once; a benign race only repeats the read. */
-    static int exact = -1;
+    static _Atomic int exact = -1;
     if (exact < 0) {
         const char *e = getenv("CACTUS_EXACT_ACTIVATIONS");
         exact = e && *e && strcmp(e, "0") != 0;

@@ -143,7 +143,7 @@ int tok_piece(const tokenizer *t, int32_t id, bool special, char *buf, size_t ca
     if (!valid_id(t, id)) return -1;
     size_t n;
     const char *p = piece_of(t, id, special, &n);
-    if (n) memcpy(buf, p, n < cap ? n : cap);
+    if (n && cap) memcpy(buf, p, n < cap ? n : cap); /* buf may be NULL when cap is 0 */
     return (int)n;
 }
 
