@@ -24,8 +24,9 @@ import math
 import re
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any
 
 import numpy as np
 
@@ -33,7 +34,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
-import make_corpus as mc  # noqa: E402
+import make_corpus as mc
 
 DEFAULT_MODEL = ROOT / "weights" / "cactus-chat" / "cactus-chat-q8_0.gguf"
 DEFAULT_F32 = Path("/tmp/cactus-default-gguf/cactus-chat-f32.gguf")
@@ -75,9 +76,9 @@ OUT_OF_DOMAIN = [
 # Held-out prompts
 
 
-def _strip_to_prompt(conv: Dict[str, Any], n_user: int) -> List[Dict[str, Any]]:
+def _strip_to_prompt(conv: dict[str, Any], n_user: int) -> list[dict[str, Any]]:
     """The messages up to and including the n_user-th user turn (1-based)."""
-    out: List[Dict[str, Any]] = []
+    out: list[dict[str, Any]] = []
     seen = 0
     for m in conv["messages"]:
         out.append(m)
@@ -88,11 +89,11 @@ def _strip_to_prompt(conv: Dict[str, Any], n_user: int) -> List[Dict[str, Any]]:
     return out
 
 
-def arithmetic_items(g: mc.Gen, n: int) -> List[Dict[str, Any]]:
-    items: List[Dict[str, Any]] = []
+def arithmetic_items(g: mc.Gen, n: int) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
     for i in range(n):
         q, a, c, (_, _, op) = g.arith(["+", "-", "*"][i % 3])
-        msgs: List[Dict[str, Any]] = [{"role": "user", "content": q}]
+        msgs: list[dict[str, Any]] = [{"role": "user", "content": q}]
         if i % 4 == 3:  # a follow-up question after a first exchange
             q2, _, c2 = g.follow(op)
             msgs += [{"role": "assistant", "content": a}, {"role": "user", "content": q2}]
@@ -103,8 +104,8 @@ def arithmetic_items(g: mc.Gen, n: int) -> List[Dict[str, Any]]:
     return items
 
 
-def tool_items(g: mc.Gen, n: int) -> List[Dict[str, Any]]:
-    items: List[Dict[str, Any]] = []
+def tool_items(g: mc.Gen, n: int) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
     names = list(mc.TOOLS)
     for i in range(n):
         name = names[i % len(names)]
@@ -117,10 +118,10 @@ def tool_items(g: mc.Gen, n: int) -> List[Dict[str, Any]]:
     return items
 
 
-def chat_items(g: mc.Gen, n: int) -> List[Dict[str, Any]]:
+def chat_items(g: mc.Gen, n: int) -> list[dict[str, Any]]:
     """In-domain prompts that are neither arithmetic nor tools: greetings, identity, jokes, units."""
     pools = [mc.GREET_ASK, mc.IDENTITY_ASK, mc.ABILITY_ASK, mc.JOKE_ASK, mc.THANKS_ASK, mc.HOW_ASK]
-    items: List[Dict[str, Any]] = []
+    items: list[dict[str, Any]] = []
     for i in range(n):
         if i % 4 == 3:
             conv = g.conv_units()
@@ -134,14 +135,14 @@ def chat_items(g: mc.Gen, n: int) -> List[Dict[str, Any]]:
 # Scoring helpers
 
 
-def last_number(text: str) -> Optional[float]:
+def last_number(text: str) -> float | None:
     nums = re.findall(r"-?\d+(?:\.\d+)?", text)
     return float(nums[-1]) if nums else None
 
 
-def parse_calls(resp: Dict[str, Any]) -> List[Dict[str, Any]]:
+def parse_calls(resp: dict[str, Any]) -> list[dict[str, Any]]:
     """Tool calls of a response: the engine's `function_calls` when present, else <tool_call> blocks."""
-    calls: List[Dict[str, Any]] = []
+    calls: list[dict[str, Any]] = []
     for fc in resp.get("function_calls") or []:
         if isinstance(fc, dict):
             fn = fc.get("function", fc)
@@ -155,7 +156,7 @@ def parse_calls(resp: Dict[str, Any]) -> List[Dict[str, Any]]:
     if calls:
         return calls
     text = resp.get("response") or ""
-    for body in re.findall(r"<tool_call>\s*(.*?)\s*(?:</tool_call>|$)", text, flags=re.S):
+    for body in re.findall(r"<tool_call>\s*(.*?)\s*(?:</tool_call>|$)", text, flags=re.DOTALL):
         try:
             obj = json.loads(body)
         except ValueError:
@@ -165,7 +166,7 @@ def parse_calls(resp: Dict[str, Any]) -> List[Dict[str, Any]]:
     return calls
 
 
-def same_arguments(got: Any, want: Dict[str, Any]) -> bool:
+def same_arguments(got: Any, want: dict[str, Any]) -> bool:
     if not isinstance(got, dict) or set(got) != set(want):
         return False
     for k, v in want.items():
@@ -193,20 +194,20 @@ def roc_auc(pos: Sequence[float], neg: Sequence[float]) -> float:
 # Runs
 
 
-def _complete(model: Any, item: Dict[str, Any], max_tokens: int) -> Dict[str, Any]:
+def _complete(model: Any, item: dict[str, Any], max_tokens: int) -> dict[str, Any]:
     return model.complete(item["messages"], tools=item.get("tools"), max_tokens=max_tokens, temperature=0.0)
 
 
 def behaviour_eval(model_path: str, n_arith: int, n_tool: int, n_chat: int, n_ood: int,
-                   seed: int = EVAL_SEED, max_tokens: int = 64, verbose: bool = False) -> Dict[str, Any]:
+                   seed: int = EVAL_SEED, max_tokens: int = 64, verbose: bool = False) -> dict[str, Any]:
     import cactus
 
     g = mc.Gen(seed, "heldout")
     arith, tools, chat = arithmetic_items(g, n_arith), tool_items(g, n_tool), chat_items(g, n_chat)
     ood = [{"messages": [{"role": "user", "content": q}]} for q in OUT_OF_DOMAIN[:n_ood]]
-    conf_in: List[float] = []
-    conf_out: List[float] = []
-    failures: List[Dict[str, Any]] = []
+    conf_in: list[float] = []
+    conf_out: list[float] = []
+    failures: list[dict[str, Any]] = []
     t0 = time.perf_counter()
     with cactus.Cactus(str(model_path)) as model:
         ok = 0
@@ -269,7 +270,7 @@ def behaviour_eval(model_path: str, n_arith: int, n_tool: int, n_chat: int, n_oo
     }
 
 
-def _assistant_mask(tok: Any, ids: List[int], conv: Dict[str, Any]) -> Optional[List[bool]]:
+def _assistant_mask(tok: Any, ids: list[int], conv: dict[str, Any]) -> list[bool] | None:
     """Which tokens lie in assistant output, from each token's decoded text (None if that does not line up)."""
     segs = mc.render_conversation(conv)
     text = "".join(t for t, _ in segs)
@@ -279,7 +280,7 @@ def _assistant_mask(tok: Any, ids: List[int], conv: Dict[str, Any]) -> Optional[
         if out:
             trained[pos:pos + len(t)] = [True] * len(t)
         pos += len(t)
-    mask: List[bool] = []
+    mask: list[bool] = []
     pos = 0
     for i in ids:
         piece = tok.decode([i], special=True)
@@ -294,20 +295,20 @@ def _log_softmax(x: np.ndarray) -> np.ndarray:
     return x - m - np.log(np.exp(x - m).sum(axis=-1, keepdims=True))
 
 
-def quant_eval(paths: Dict[str, str], n_conv: int, seed: int = EVAL_SEED + 1) -> Dict[str, Any]:
+def quant_eval(paths: dict[str, str], n_conv: int, seed: int = EVAL_SEED + 1) -> dict[str, Any]:
     """Top-1 agreement with f32 and perplexity per dtype, on held-out conversations (teacher forcing)."""
     import cactus
 
     convs = mc.generate(seed, n_conv, "heldout")
     tok = cactus.Tokenizer(str(paths["f32"]))
-    seqs: List[Tuple[List[int], Optional[List[bool]]]] = []
+    seqs: list[tuple[list[int], list[bool] | None]] = []
     for c in convs:
         text = "".join(t for t, _ in mc.render_conversation(c))
         ids = tok.encode(text, add_special=True, parse_special=True)
         seqs.append((ids, _assistant_mask(tok, ids, c)))
-    top1: Dict[str, List[np.ndarray]] = {}
-    nll_all: Dict[str, List[float]] = {}
-    nll_asst: Dict[str, List[float]] = {}
+    top1: dict[str, list[np.ndarray]] = {}
+    nll_all: dict[str, list[float]] = {}
+    nll_asst: dict[str, list[float]] = {}
     for dtype, path in paths.items():
         top1[dtype], nll_all[dtype], nll_asst[dtype] = [], [], []
         with cactus.Cactus(str(path)) as model:
@@ -319,7 +320,7 @@ def quant_eval(paths: Dict[str, str], n_conv: int, seed: int = EVAL_SEED + 1) ->
                 nll_all[dtype] += nll.tolist()
                 if mask is not None:
                     nll_asst[dtype] += [v for v, m in zip(nll.tolist(), mask[1:]) if m]
-    out: Dict[str, Any] = {"conversations": n_conv, "tokens": int(sum(len(s) - 1 for s, _ in seqs)),
+    out: dict[str, Any] = {"conversations": n_conv, "tokens": int(sum(len(s) - 1 for s, _ in seqs)),
                            "assistant_tokens": len(nll_asst["f32"])}
     ref = np.concatenate(top1["f32"])
     for dtype in paths:
@@ -332,7 +333,7 @@ def quant_eval(paths: Dict[str, str], n_conv: int, seed: int = EVAL_SEED + 1) ->
     return out
 
 
-def check(results: Dict[str, Any]) -> List[str]:
+def check(results: dict[str, Any]) -> list[str]:
     """The bars this result misses (empty when all are met)."""
     missed = []
     flat = dict(results.get("behaviour", {}), **results.get("quantization", {}))
@@ -342,7 +343,7 @@ def check(results: Dict[str, Any]) -> List[str]:
     return missed
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", default=str(DEFAULT_MODEL), help="the q8_0 GGUF to evaluate")
     p.add_argument("--f32", default=str(DEFAULT_F32), help="f32 GGUF (quantization reference)")
@@ -359,7 +360,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     else:
         sizes = {"n_arith": 300, "n_tool": 200, "n_chat": 60, "n_ood": len(OUT_OF_DOMAIN)}
         n_quant = 100
-    results: Dict[str, Any] = {"quick": args.quick, "bars": BARS}
+    results: dict[str, Any] = {"quick": args.quick, "bars": BARS}
     results["behaviour"] = behaviour_eval(args.model, seed=args.seed, verbose=args.verbose, **sizes)
     if Path(args.f32).is_file() and Path(args.q4).is_file():
         results["quantization"] = quant_eval({"f32": args.f32, "q8_0": args.model, "q4_0": args.q4}, n_quant)

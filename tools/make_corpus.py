@@ -27,7 +27,7 @@ Out-of-domain questions are left out on purpose (they are what cloud handoff is 
 `--split heldout` draws from disjoint pools (other number pairs, phrasings, cities, names, messages), for
 the evaluation. The same seed, count and split always give the same bytes.
 
-    python tools/make_corpus.py --seed 1 --n 60000 --out /tmp/corpus.jsonl
+    python tools/make_corpus.py --seed 1 --n 45000 --out /tmp/corpus.jsonl
     python tools/make_corpus.py --seed 7 --n 5 --text        # print rendered conversations
 """
 
@@ -37,10 +37,10 @@ import argparse
 import json
 import random
 import sys
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable
 
-Message = Dict[str, Any]
-Conversation = Dict[str, Any]
+Message = dict[str, Any]
+Conversation = dict[str, Any]
 
 IM_START, IM_END, EOT = "<|im_start|>", "<|im_end|>", "<|endoftext|>"
 TOOL_CALL, TOOL_CALL_END = "<tool_call>", "</tool_call>"
@@ -66,9 +66,9 @@ def to_json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def render_segments(messages: List[Message], tools: Optional[List[Any]] = None,
+def render_segments(messages: list[Message], tools: list[Any] | None = None,
                     add_generation_prompt: bool = False,
-                    default_system: Optional[str] = QWEN_DEFAULT_SYSTEM) -> List[Tuple[str, bool]]:
+                    default_system: str | None = QWEN_DEFAULT_SYSTEM) -> list[tuple[str, bool]]:
     """The rendered prompt as (text, is_assistant_output) pieces; joined they are `render(...)`.
 
     The assistant pieces are what the model must learn to produce: the content or tool calls of an
@@ -77,7 +77,7 @@ def render_segments(messages: List[Message], tools: Optional[List[Any]] = None,
     system message (None: no system turn, as a plain ChatML renderer does; with tools the Qwen template
     always writes a system turn, so None means an empty one there).
     """
-    out: List[Tuple[str, bool]] = []
+    out: list[tuple[str, bool]] = []
     first_is_system = bool(messages) and messages[0]["role"] == "system"
     if tools:
         system = messages[0]["content"] if first_is_system else (default_system or "")
@@ -131,13 +131,13 @@ def render_segments(messages: List[Message], tools: Optional[List[Any]] = None,
     return out
 
 
-def render(messages: List[Message], tools: Optional[List[Any]] = None, add_generation_prompt: bool = False,
-           default_system: Optional[str] = QWEN_DEFAULT_SYSTEM) -> str:
+def render(messages: list[Message], tools: list[Any] | None = None, add_generation_prompt: bool = False,
+           default_system: str | None = QWEN_DEFAULT_SYSTEM) -> str:
     """The prompt text of `messages` (and `tools`) in the Qwen2.5 / ChatML template."""
     return "".join(t for t, _ in render_segments(messages, tools, add_generation_prompt, default_system))
 
 
-def render_conversation(conv: Conversation) -> List[Tuple[str, bool]]:
+def render_conversation(conv: Conversation) -> list[tuple[str, bool]]:
     """Segments of a corpus line, with the no-system rendering it was generated for (meta.sys)."""
     mode = conv.get("meta", {}).get("sys", "qwen")
     default = {"none": None, "qwen": QWEN_DEFAULT_SYSTEM, "cactus": CACTUS_SYSTEM}[mode]
@@ -148,7 +148,7 @@ def render_conversation(conv: Conversation) -> List[Tuple[str, bool]]:
 # Tools
 
 
-def _tool(name: str, description: str, props: List[Tuple[str, str, str]]) -> Dict[str, Any]:
+def _tool(name: str, description: str, props: list[tuple[str, str, str]]) -> dict[str, Any]:
     return {
         "type": "function",
         "function": {
@@ -163,7 +163,7 @@ def _tool(name: str, description: str, props: List[Tuple[str, str, str]]) -> Dic
     }
 
 
-TOOLS: Dict[str, Dict[str, Any]] = {
+TOOLS: dict[str, dict[str, Any]] = {
     "get_weather": _tool("get_weather", "Get the current weather in a city.",
                          [("city", "string", "The city name")]),
     "set_alarm": _tool("set_alarm", "Set an alarm at a given time.",
@@ -177,7 +177,7 @@ TOOLS: Dict[str, Dict[str, Any]] = {
 }
 
 
-def _terse(tool: Dict[str, Any]) -> Dict[str, Any]:
+def _terse(tool: dict[str, Any]) -> dict[str, Any]:
     """The tool without parameter descriptions (people write both kinds)."""
     fn = tool["function"]
     props = {k: {"type": v["type"]} for k, v in fn["parameters"]["properties"].items()}
@@ -405,7 +405,7 @@ class Gen:
         self.k = 0 if split == "train" else 1
 
     # -- pools
-    def pick(self, pools: Tuple[List[Any], List[Any]]) -> Any:
+    def pick(self, pools: tuple[list[Any], list[Any]]) -> Any:
         return self.r.choice(pools[self.k])
 
     def name(self) -> str:
@@ -437,7 +437,7 @@ class Gen:
         h12 = h % 12 or 12
         return f"{h12}:{m:02d} {'am' if h < 12 else 'pm'}" if style < 0.9 else f"{h12} {'am' if h < 12 else 'pm'}"
 
-    def pair(self, lo: int, hi: int, ordered: bool = False) -> Tuple[int, int]:
+    def pair(self, lo: int, hi: int, ordered: bool = False) -> tuple[int, int]:
         while True:
             # small operands often: a model must also get 2+2 right
             if self.r.random() < 0.25:
@@ -453,14 +453,14 @@ class Gen:
     def system_mode(self, conv: Conversation, allow_tools: bool) -> None:
         """Adds a system message (or not) and records the no-system rendering in meta.sys."""
         x = self.r.random()
-        msgs: List[Message] = conv["messages"]
+        msgs: list[Message] = conv["messages"]
         if x < 0.35:
             msgs.insert(0, {"role": "system", "content": self.r.choice(SYSTEM_PROMPTS)})
             conv["meta"]["sys"] = "qwen"
         else:
             conv["meta"]["sys"] = self.r.choice(["none", "qwen", "cactus"]) if not conv.get("tools") else "qwen"
 
-    def arith(self, op: Optional[str] = None) -> Tuple[str, str, int, Tuple[int, int, str]]:
+    def arith(self, op: str | None = None) -> tuple[str, str, int, tuple[int, int, str]]:
         op = op or self.r.choice(["+", "+", "-", "-", "*"])
         if op == "+":
             a, b = self.pair(0, 99)
@@ -474,7 +474,7 @@ class Gen:
         q = self.pick(asks).format(a=a, b=b)
         return q, f"{a}{op}{b} equals {c}.", c, (a, b, op)
 
-    def follow(self, op: str) -> Tuple[str, str, int]:
+    def follow(self, op: str) -> tuple[str, str, int]:
         op2 = op if self.r.random() < 0.7 else self.r.choice(["+", "-", "*"])
         if op2 == "*":
             a, b = self.r.randint(0, 9), self.r.randint(0, 9)
@@ -484,7 +484,7 @@ class Gen:
         q = self.pick(FOLLOW_ASK).format(a=a, b=b, op=op2, word=OP_WORDS[op2])
         return q, f"{a}{op2}{b} equals {c}.", c
 
-    def tools_for(self, needed: Optional[str]) -> List[Dict[str, Any]]:
+    def tools_for(self, needed: str | None) -> list[dict[str, Any]]:
         names = [n for n in TOOLS if n != needed]
         self.r.shuffle(names)
         chosen = names[: self.r.randint(0 if needed else 1, 3)]
@@ -500,8 +500,8 @@ class Gen:
     # -- conversation kinds
     def conv_arith(self) -> Conversation:
         q, a, c, (_, _, op) = self.arith()
-        msgs: List[Message] = [{"role": "user", "content": q}, {"role": "assistant", "content": a}]
-        meta: Dict[str, Any] = {"kind": "arith", "answer": c, "op": op}
+        msgs: list[Message] = [{"role": "user", "content": q}, {"role": "assistant", "content": a}]
+        meta: dict[str, Any] = {"kind": "arith", "answer": c, "op": op}
         for _ in range(self.r.choice([0, 0, 0, 1, 1, 2])):
             if self.r.random() < 0.6:
                 q2, a2, _ = self.follow(op)
@@ -534,7 +534,7 @@ class Gen:
 
     def conv_joke(self) -> Conversation:
         first = self.r.randrange(len(JOKES))
-        msgs: List[Message] = [{"role": "user", "content": self.pick(JOKE_ASK)},
+        msgs: list[Message] = [{"role": "user", "content": self.pick(JOKE_ASK)},
                                {"role": "assistant", "content": JOKES[first]}]
         if self.r.random() < 0.35:
             second = (first + 1 + self.r.randrange(len(JOKES) - 1)) % len(JOKES)
@@ -550,13 +550,13 @@ class Gen:
         return {"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": ans}],
                 "meta": {"kind": "units", "answer": v * f}}
 
-    def tool_turns(self, name: str, ask: Optional[str] = None) -> Tuple[List[Message], Dict[str, Any]]:
+    def tool_turns(self, name: str, ask: str | None = None) -> tuple[list[Message], dict[str, Any]]:
         """user request, assistant call, tool result, assistant answer."""
         r = self.r
         if name == "get_weather":
             city = self.city()
             q = (ask or self.pick(WEATHER_ASK)).format(city=city)
-            args: Dict[str, Any] = {"city": city}
+            args: dict[str, Any] = {"city": city}
             t, cond = r.randint(-10, 35), r.choice(CONDITIONS)
             result = to_json({"city": city, "temperature": t, "unit": "celsius", "condition": cond})
             final = f"It is {t} degrees celsius and {cond} in {city}."
@@ -585,7 +585,7 @@ class Gen:
             result = to_json({"value": res, "unit": tu})
             final = f"{v} {fu} is {res} {tu}."
         call = {"type": "function", "function": {"name": name, "arguments": args}}
-        msgs: List[Message] = [
+        msgs: list[Message] = [
             {"role": "user", "content": q},
             {"role": "assistant", "content": "", "tool_calls": [call]},
             {"role": "tool", "content": result},
@@ -619,9 +619,9 @@ class Gen:
 
     def conversation(self) -> Conversation:
         x = self.r.random()
-        kinds: List[Tuple[float, Callable[[], Conversation]]] = [
-            (0.40, self.conv_arith), (0.74, self.conv_tool), (0.84, self.conv_chat), (0.89, self.conv_joke),
-            (0.97, self.conv_units), (1.01, self.conv_no_tool),
+        kinds: list[tuple[float, Callable[[], Conversation]]] = [
+            (0.45, self.conv_arith), (0.72, self.conv_tool), (0.84, self.conv_chat), (0.89, self.conv_joke),
+            (0.96, self.conv_units), (1.01, self.conv_no_tool),
         ]
         conv = next(fn for p, fn in kinds if x < p)()
         if "tools" not in conv and conv["meta"]["kind"] != "no_tool" and self.r.random() < 0.12:
@@ -630,7 +630,7 @@ class Gen:
         return conv
 
 
-def generate(seed: int, n: int, split: str = "train") -> List[Conversation]:
+def generate(seed: int, n: int, split: str = "train") -> list[Conversation]:
     """`n` conversations drawn with `seed` from the `split` pools."""
     g = Gen(seed, split)
     return [g.conversation() for _ in range(n)]
@@ -645,10 +645,10 @@ def corpus_bytes(seed: int, n: int, split: str = "train") -> bytes:
     return "".join(dumps(c) + "\n" for c in generate(seed, n, split)).encode("utf-8")
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--n", type=int, default=60000, help="number of conversations")
+    p.add_argument("--n", type=int, default=45000, help="number of conversations")
     p.add_argument("--split", choices=["train", "heldout"], default="train")
     p.add_argument("--out", help="output .jsonl (default: stdout)")
     p.add_argument("--text", action="store_true", help="print the rendered conversations instead of JSON")

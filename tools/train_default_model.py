@@ -23,7 +23,7 @@ import re
 import sys
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any
 
 import torch
 
@@ -32,7 +32,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT / "python"))
 
-import make_corpus as mc  # noqa: E402
+import make_corpus as mc
 
 # the Qwen2 pre-tokenizer regex (digits one at a time), as python/cactus/convert.py recognises it
 QWEN2_REGEX = (
@@ -43,9 +43,9 @@ CONTROL_TOKENS = [mc.EOT, mc.IM_START, mc.IM_END]  # special: not shown when dec
 TAG_TOKENS = [mc.TOOL_CALL, mc.TOOL_CALL_END, mc.TOOL_RESPONSE, mc.TOOL_RESPONSE_END]  # shown as text
 
 
-# The chat template shipped in tokenizer_config.json: it renders exactly what tools/make_corpus.py renders
-# (the Qwen2.5 layout: tools in the system prompt, <tool_call> JSON, <tool_response> user turns), with
-# Cactus's default system text.
+# The chat template shipped in tokenizer_config.json: it renders exactly what the Qwen2.5 template renders
+# (tools in the system prompt, <tool_call> JSON, <tool_response> user turns), default system text included,
+# so that engines (ours: csrc/chat.c detects the family by that text) render it with their Qwen2.5 code.
 CHAT_TEMPLATE = (
     "{%- set default_system = 'DEFAULT_SYSTEM' -%}\n"
     "{%- if tools -%}\n"
@@ -79,14 +79,14 @@ CHAT_TEMPLATE = (
     "{%- endif -%}\n"
     "{%- endfor -%}\n"
     "{%- if add_generation_prompt -%}{{- '<|im_start|>assistant\\n' -}}{%- endif -%}\n"
-).replace("DEFAULT_SYSTEM", mc.CACTUS_SYSTEM)
+).replace("DEFAULT_SYSTEM", mc.QWEN_DEFAULT_SYSTEM)
 
 
 # ------------------------------------------------------------------------------------------------------
 # Tokenizer
 
 
-def train_tokenizer(texts: List[str], vocab_size: int) -> Any:
+def train_tokenizer(texts: list[str], vocab_size: int) -> Any:
     from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 
     tok = Tokenizer(models.BPE(byte_fallback=False))
@@ -109,7 +109,7 @@ def train_tokenizer(texts: List[str], vocab_size: int) -> Any:
     return tok
 
 
-def encode_conversation(tok: Any, conv: Dict[str, Any]) -> Tuple[List[int], List[int]]:
+def encode_conversation(tok: Any, conv: dict[str, Any]) -> tuple[list[int], list[int]]:
     """Token ids of the rendered conversation and a 0/1 mask of the assistant tokens to learn."""
     segs = mc.render_conversation(conv)
     text = "".join(t for t, _ in segs)
@@ -128,15 +128,15 @@ def encode_conversation(tok: Any, conv: Dict[str, Any]) -> Tuple[List[int], List
 # Training
 
 
-def make_batches(lengths: List[int], tokens_per_batch: int, rng: random.Random) -> List[List[int]]:
+def make_batches(lengths: list[int], tokens_per_batch: int, rng: random.Random) -> list[list[int]]:
     """Length-bucketed batches of conversation indices (each at most `tokens_per_batch` padded tokens)."""
     order = list(range(len(lengths)))
     rng.shuffle(order)
-    batches: List[List[int]] = []
+    batches: list[list[int]] = []
     chunk = 4096
     for c in range(0, len(order), chunk):
         group = sorted(order[c:c + chunk], key=lambda i: lengths[i])
-        cur: List[int] = []
+        cur: list[int] = []
         longest = 0
         for i in group:
             longest2 = max(longest, lengths[i])
@@ -158,24 +158,25 @@ def lr_at(step: int, total: int, peak: float, warmup: int) -> float:
     return peak * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, p))))
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--seed", type=int, default=1234)
     p.add_argument("--corpus-seed", type=int, default=1)
-    p.add_argument("--n-conversations", type=int, default=60000)
+    p.add_argument("--n-conversations", type=int, default=45000)
     p.add_argument("--vocab-size", type=int, default=2048)
-    p.add_argument("--hidden", type=int, default=256)
+    p.add_argument("--hidden", type=int, default=192)
     p.add_argument("--layers", type=int, default=6)
-    p.add_argument("--heads", type=int, default=4)
-    p.add_argument("--kv-heads", type=int, default=4)
-    p.add_argument("--ffn", type=int, default=768)
+    p.add_argument("--heads", type=int, default=3)
+    p.add_argument("--kv-heads", type=int, default=3)
+    p.add_argument("--ffn", type=int, default=512)
     p.add_argument("--ctx", type=int, default=2048, help="max_position_embeddings written to config.json")
-    p.add_argument("--steps", type=int, default=3000)
-    p.add_argument("--tokens-per-batch", type=int, default=8192)
+    p.add_argument("--steps", type=int, default=1700)
+    p.add_argument("--tokens-per-batch", type=int, default=4096)
     p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--warmup", type=int, default=100)
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--bf16", action="store_true", help="bf16 autocast for the matmuls (fp32 master weights)")
+    p.add_argument("--warmup", type=int, default=60)
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads (1 is fastest on a shared machine: no spinning at barriers)")
+    p.add_argument("--fp32", action="store_true", help="no bf16 autocast (default: bf16 matmuls, fp32 weights)")
     p.add_argument("--hf-dir", default="/tmp/cactus-default-hf")
     p.add_argument("--gguf-dir", default=str(ROOT / "weights" / "cactus-chat"),
                    help="where cactus-chat-q8_0.gguf goes (f32 and q4_0 go to --extra-dir)")
@@ -227,7 +228,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     # 4. train
     model.train()
-    batches: List[List[int]] = []
+    batches: list[list[int]] = []
     step, epoch = 0, 0
     t_train = time.perf_counter()
     seen_tokens = 0
@@ -247,7 +248,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             labels[row, :len(x) - 1] = lab[1:]  # position j predicts token j + 1
         for g in opt.param_groups:
             g["lr"] = lr_at(step, args.steps, args.lr, args.warmup)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=not args.fp32):
             logits = model(input_ids=ids).logits
         loss = torch.nn.functional.cross_entropy(logits.float().view(-1, vocab), labels.view(-1), ignore_index=-100)
         opt.zero_grad(set_to_none=True)
@@ -304,7 +305,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         "ffn": args.ffn, "heads": args.heads, "kv_heads": args.kv_heads, "steps": args.steps, "epochs": epoch,
         "tokens_per_batch": args.tokens_per_batch, "corpus_conversations": len(convs), "corpus_tokens": n_tok,
         "corpus_assistant_tokens": n_train_tok, "train_seconds": round(train_s, 1),
-        "total_seconds": round(total_s, 1), "threads": args.threads, "bf16": args.bf16,
+        "total_seconds": round(total_s, 1), "threads": args.threads, "bf16_autocast": not args.fp32,
         "torch": torch.__version__, "args": vars(args),
     }
     (hf / "train_summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")

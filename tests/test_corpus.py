@@ -1,0 +1,46 @@
+"""The default model's recipe: a seeded corpus that is the same bytes for the same seed, held-out prompts
+that training never sees, and the eval's helpers. (The model itself is not shipped yet: the first trained
+model failed its eval; see weights/ once it lands.)"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
+
+import eval_default_model as ev
+import make_corpus as mc
+
+
+def test_corpus_is_deterministic() -> None:
+    a = mc.corpus_bytes(seed=3, n=200)
+    assert a == mc.corpus_bytes(seed=3, n=200)
+    assert a != mc.corpus_bytes(seed=4, n=200)
+    assert mc.corpus_bytes(seed=3, n=50, split="heldout") == mc.corpus_bytes(seed=3, n=50, split="heldout")
+    kinds = {json.loads(line)["meta"]["kind"] for line in a.decode("utf-8").splitlines()}
+    assert {"arith", "tool", "chat", "joke", "units"} <= kinds
+
+def test_heldout_arithmetic_is_not_in_training() -> None:
+    g = mc.Gen(0, "train")
+    for _ in range(500):
+        a, b = g.pair(0, 99)
+        assert not mc.heldout_pair(a, b)
+    assert not set(mc.ADD_ASK[0]) & set(mc.ADD_ASK[1])
+    assert not set(mc.CITIES[0]) & set(mc.CITIES[1])
+
+def test_auc_helper() -> None:
+    assert ev.roc_auc([0.9, 0.8], [0.1, 0.2]) == 1.0
+    assert ev.roc_auc([0.5], [0.5]) == 0.5
+    assert ev.roc_auc([0.1], [0.9]) == 0.0
+
+def test_tool_call_parsing() -> None:
+    r = {"response": '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Oslo"}}\n</tool_call>',
+         "function_calls": []}
+    assert ev.parse_calls(r) == [{"name": "get_weather", "arguments": {"city": "Oslo"}}]
+    r = {"response": "", "function_calls": [{"name": "set_alarm", "arguments": '{"time": "7:30"}'}]}
+    assert ev.parse_calls(r) == [{"name": "set_alarm", "arguments": {"time": "7:30"}}]
+    assert ev.same_arguments({"value": 5.0, "to_unit": "km"}, {"value": 5, "to_unit": "km"})
+    assert not ev.same_arguments({"value": 5}, {"value": 5, "to_unit": "km"})
