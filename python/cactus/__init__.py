@@ -381,9 +381,15 @@ class Cactus:
         return self._handle
 
     def close(self) -> None:
-        handle, self._handle = getattr(self, "_handle", None), None
-        if handle is not None:
-            cactus_destroy(handle)
+        """Frees the model. A completion running on another thread is stopped and waited for first."""
+        handle = getattr(self, "_handle", None)
+        if handle is None:
+            return
+        lib.cactus_stop(handle)
+        with self._lock:  # the running call, if any, returns within a token
+            handle, self._handle = self._handle, None
+            if handle is not None:
+                cactus_destroy(handle)
 
     def complete(
         self,
@@ -411,7 +417,8 @@ class Cactus:
         return json.loads(text)
 
     def tokenize(self, text: str) -> list:
-        return cactus_tokenize(self.handle, text)
+        with self._lock:
+            return cactus_tokenize(self.handle, text)
 
     def logits(self, token_ids: Any) -> np.ndarray:
         with self._lock:
@@ -423,7 +430,9 @@ class Cactus:
             return cactus_embed(self.handle, text)
 
     def reset(self) -> None:
-        cactus_reset(self.handle)
+        """Forgets the conversation; waits for a completion running on another thread."""
+        with self._lock:
+            cactus_reset(self.handle)
 
     def stop(self) -> None:
         """Ends a running completion after the current token (safe from another thread)."""
