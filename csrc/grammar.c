@@ -413,12 +413,11 @@ static mask_entry *mask_slot(cx_grammar *g) {
 
 /* Stores the flagged ids, or when they are most of the vocabulary the
  * ones not flagged: whichever list is shorter. */
-static mask_entry *mask_store(cx_grammar *g, uint32_t key_len) {
-    bool deny = g->n_allowed > (uint32_t)g->n_vocab / 2;
-    uint32_t n = deny ? (uint32_t)g->n_vocab - g->n_allowed : g->n_allowed;
+/* A cache slot keyed by the current state, with room for `cap` ids. */
+static mask_entry *mask_entry_new(cx_grammar *g, uint32_t key_len, uint32_t cap, bool deny) {
     mask_entry *e = mask_slot(g);
     e->key = malloc(key_len * sizeof *e->key + 1);
-    e->ids = malloc(n * sizeof *e->ids + 1);
+    e->ids = malloc(cap * sizeof *e->ids + 1);
     if (!e->key || !e->ids) {
         free(e->key), free(e->ids);
         memset(e, 0, sizeof *e);
@@ -427,6 +426,14 @@ static mask_entry *mask_store(cx_grammar *g, uint32_t key_len) {
     memcpy(e->key, g->key, key_len * sizeof *e->key);
     e->key_len = key_len;
     e->deny = deny;
+    return e;
+}
+
+static mask_entry *mask_store(cx_grammar *g, uint32_t key_len) {
+    bool deny = g->n_allowed > (uint32_t)g->n_vocab / 2;
+    uint32_t n = deny ? (uint32_t)g->n_vocab - g->n_allowed : g->n_allowed;
+    mask_entry *e = mask_entry_new(g, key_len, n, deny);
+    if (!e) return NULL;
     if (!deny && n) memcpy(e->ids, g->allowed, n * sizeof *e->ids);
     for (int32_t t = 0; deny && t < g->n_vocab; t++)
         if (!g->allow[t]) e->ids[e->n_ids++] = t;
@@ -444,17 +451,8 @@ static mask_entry *mask_store_string(cx_grammar *g, uint32_t key_len, uint32_t r
     uint32_t fit = 0;
     while (fit < v->n_plain && v->plain_chars[fit] <= room) fit++;
     uint32_t cap = v->n_never + v->n_other + v->n_special + v->n_eog + (v->n_plain - fit);
-    mask_entry *e = mask_slot(g);
-    e->key = malloc(key_len * sizeof *e->key + 1);
-    e->ids = malloc(cap * sizeof *e->ids + 1);
-    if (!e->key || !e->ids) {
-        free(e->key), free(e->ids);
-        memset(e, 0, sizeof *e);
-        return NULL;
-    }
-    memcpy(e->key, g->key, key_len * sizeof *e->key);
-    e->key_len = key_len;
-    e->deny = true;
+    mask_entry *e = mask_entry_new(g, key_len, cap, true);
+    if (!e) return NULL;
     for (uint32_t k = 0; k < v->n_never; k++) e->ids[e->n_ids++] = v->never[k];
     for (uint32_t k = fit; k < v->n_plain; k++) e->ids[e->n_ids++] = v->plain_ids[k];
     for (uint32_t k = 0; k < v->n_other; k++)
