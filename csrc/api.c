@@ -56,9 +56,18 @@ CACTUS_API void cactus_destroy(cactus_model_t model) {
     free(h);
 }
 
-CACTUS_API void cactus_reset(cactus_model_t model) {
+/* Takes the busy flag like every call that touches the session, so a reset
+ * can never clear the KV cache under a running forward pass. */
+CACTUS_API int cactus_reset(cactus_model_t model) {
+    cx_clear_error();
     cx_handle *h = model;
-    if (h) session_reset(h->s);
+    if (!h) return cx_error("cactus_reset: model handle is NULL"), CACTUS_ERR_INVALID_ARGUMENT;
+    if (atomic_exchange(&h->busy, true))
+        return cx_error("cactus_reset: a call is running on this handle; cactus_stop it and reset after it returns"),
+               CACTUS_ERR_INVALID_ARGUMENT;
+    session_reset(h->s);
+    atomic_store(&h->busy, false);
+    return CACTUS_OK;
 }
 
 CACTUS_API void cactus_stop(cactus_model_t model) {

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "chat_internal.h"
+#include "include/cactus.h"
 
 static const char *g_names[CHAT_N_FAMILIES] = {
     "chatml", "llama3.1", "lfm2",     "gemma",    "phi3",    "mistral",    "qwen2.5",
@@ -186,20 +187,30 @@ int chat_validate(const json_value *messages) {
         return cx_error("messages must be a JSON array of {role, content} objects");
     size_t n = json_len(messages);
     if (n == 0) return cx_error("messages is empty");
+    if (n > CACTUS_MAX_MESSAGES)
+        return cx_error("messages has %zu entries; at most %d are allowed (CACTUS_MAX_MESSAGES)", n,
+                        CACTUS_MAX_MESSAGES);
     for (size_t i = 0; i < n; i++)
         if (check_message(json_at(messages, i), i)) return -1;
     return 0;
 }
 
-static int check_tools(const json_value *tools) {
+int chat_validate_tools(const json_value *tools) {
     if (tools->type != JSON_ARRAY) return cx_error("tools must be a JSON array of {type, function} objects");
-    for (size_t i = 0; i < tools->u.arr.n; i++) {
-        const json_value *t = json_at(tools, i), *fn = json_get(t, "function");
+    size_t n = json_len(tools);
+    if (n > CACTUS_MAX_TOOLS)
+        return cx_error("tools has %zu entries; at most %d are allowed (CACTUS_MAX_TOOLS)", n, CACTUS_MAX_TOOLS);
+    for (size_t i = 0; i < n; i++) {
+        const json_value *t = json_at(tools, i), *type = json_get(t, "type"), *fn = json_get(t, "function");
         if (t->type != JSON_OBJECT) return cx_error("tools[%zu] must be an object", i);
-        if (fn && fn->type != JSON_OBJECT) return cx_error("tools[%zu].function must be an object", i);
-        const json_value *name = json_get(fn ? fn : t, "name");
-        if (!name || name->type != JSON_STRING)
-            return cx_error("tools[%zu]%s.name must be a string", i, fn ? ".function" : "");
+        if (type && (type->type != JSON_STRING || strcmp(type->u.str.s, "function") != 0))
+            return cx_error("tools[%zu].type must be \"function\"", i);
+        const json_value *name = fn ? json_get(fn, "name") : NULL, *params = fn ? json_get(fn, "parameters") : NULL;
+        if (!fn || fn->type != JSON_OBJECT) return cx_error("tools[%zu].function must be an object", i);
+        if (!name || name->type != JSON_STRING || name->u.str.len == 0)
+            return cx_error("tools[%zu].function.name must be a non-empty string", i);
+        if (params && params->type != JSON_OBJECT && params->type != JSON_NULL)
+            return cx_error("tools[%zu].function.parameters must be a JSON Schema object", i);
     }
     return 0;
 }
@@ -322,7 +333,7 @@ int chat_render(chat_family fam, const json_value *messages, const json_value *t
     *bos_rendered = false;
     if (chat_validate(messages)) return -1;
     if (is_null(tools)) tools = NULL;
-    if (tools && check_tools(tools)) return -1;
+    if (tools && chat_validate_tools(tools)) return -1;
     conv cv = {0};
     size_t start = out->len;
     int rc = conv_build(&cv, messages);

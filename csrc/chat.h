@@ -43,8 +43,15 @@ chat_family chat_tool_family(chat_family f);
 
 /* Checks a messages array: non-empty, objects with a known role
  * (system|user|assistant|tool), content a string, null or an array of
- * {"type":"text","text":...} parts, well-formed tool_calls. -1 + cx_error. */
+ * {"type":"text","text":...} parts, well-formed tool_calls; at most
+ * CACTUS_MAX_MESSAGES entries. -1 + cx_error. */
 int chat_validate(const json_value *messages);
+
+/* Checks an OpenAI tools array: at most CACTUS_MAX_TOOLS entries, each
+ * {"type": "function"?, "function": {"name": non-empty, "parameters": object
+ * or null?}}. What completion and cactus_render_chat both accept, so a
+ * rendered prompt is one a completion could have used. -1 + cx_error. */
+int chat_validate_tools(const json_value *tools);
 
 /* Appends the prompt for `messages` (validated) and `tools` (an OpenAI tools
  * array, or NULL) to out. bos/eos are the model's special token texts (NULL

@@ -25,8 +25,14 @@ typedef struct {
 } call_state;
 
 json_doc *completion_parse_json(const char *what, const char *text) {
+    /* strnlen: a caller's runaway string is not scanned past the limit */
+    size_t len = strnlen(text, (size_t)CACTUS_MAX_JSON_BYTES + 1);
+    if (len > CACTUS_MAX_JSON_BYTES) {
+        cx_error("%s is larger than %u bytes (CACTUS_MAX_JSON_BYTES)", what, CACTUS_MAX_JSON_BYTES);
+        return NULL;
+    }
     char err[256];
-    json_doc *d = json_parse(text, strlen(text), err, sizeof err);
+    json_doc *d = json_parse(text, len, err, sizeof err);
     if (!d) cx_error("%s is not valid JSON: %s", what, err);
     return d;
 }
@@ -49,24 +55,6 @@ static int resize_context(cx_handle *h, int n_ctx) {
     if (!s) return -1;
     session_free(h->s);
     h->s = s;
-    return 0;
-}
-
-/* OpenAI's tools list: [{"type": "function", "function": {"name", "description"?, "parameters"?}}]. */
-static int validate_tools(const json_value *tools) {
-    if (tools->type != JSON_ARRAY) return cx_error("tools_json must be a JSON array of {type, function} objects");
-    for (size_t i = 0; i < json_len(tools); i++) {
-        const json_value *t = json_at(tools, i), *type = json_get(t, "type"), *fn = json_get(t, "function");
-        if (t->type != JSON_OBJECT) return cx_error("tools[%zu] must be an object", i);
-        if (type && (type->type != JSON_STRING || strcmp(type->u.str.s, "function") != 0))
-            return cx_error("tools[%zu].type must be \"function\"", i);
-        const json_value *name = fn ? json_get(fn, "name") : NULL, *params = fn ? json_get(fn, "parameters") : NULL;
-        if (!fn || fn->type != JSON_OBJECT) return cx_error("tools[%zu].function must be an object", i);
-        if (!name || name->type != JSON_STRING || name->u.str.len == 0)
-            return cx_error("tools[%zu].function.name must be a non-empty string", i);
-        if (params && params->type != JSON_OBJECT && params->type != JSON_NULL)
-            return cx_error("tools[%zu].function.parameters must be a JSON Schema object", i);
-    }
     return 0;
 }
 
@@ -103,12 +91,16 @@ static int prepare(call_state *c, const char *raw_prompt, const char *messages_j
     } else {
         if (!(c->mdoc = completion_parse_json("messages_json", messages_json)) ||
             (tools_json && !(c->tdoc = completion_parse_json("tools_json", tools_json))) ||
-            (c->tdoc && validate_tools(json_root(c->tdoc))) || chat_validate(json_root(c->mdoc)) ||
+            (c->tdoc && chat_validate_tools(json_root(c->tdoc))) || chat_validate(json_root(c->mdoc)) ||
             render_prompt(h, json_root(c->mdoc), c->tdoc ? json_root(c->tdoc) : NULL, &c->ids))
             return CACTUS_ERR_INVALID_ARGUMENT;
     }
     if (!raw_prompt && setup_tools(c)) return CACTUS_ERR_INVALID_ARGUMENT;
     if (c->co.n_ctx && resize_context(h, c->co.n_ctx)) return CACTUS_ERR_NO_MEMORY;
+    if (c->ids.n == 0) { /* an empty raw prompt, for a vocabulary that adds no BOS: nothing to continue */
+        cx_error("the prompt is empty: it has no tokens");
+        return CACTUS_ERR_INVALID_ARGUMENT;
+    }
     if (c->ids.n > (size_t)h->s->n_ctx) {
         cx_error("the prompt has %zu tokens but the context holds %d (option n_ctx)", c->ids.n, h->s->n_ctx);
         return CACTUS_ERR_CONTEXT;

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "include/cactus.h"
+
 static int opt_number(const json_value *opts, const char *key, double lo, double hi, double *out) {
     const json_value *v = json_get(opts, key);
     if (!v || v->type == JSON_NULL) return 0;
@@ -27,13 +29,20 @@ static int parse_stops(const json_value *opts, cx_call_options *co) {
     if (!v || v->type == JSON_NULL) return 0;
     if (v->type != JSON_ARRAY) return cx_error("option 'stop_sequences' must be an array of strings");
     size_t n = json_len(v);
-    if (n > 16) return cx_error("option 'stop_sequences' has %zu entries; at most 16 are allowed", n);
+    if (n > CACTUS_MAX_STOP_SEQUENCES)
+        return cx_error("option 'stop_sequences' has %zu entries; at most %d are allowed (CACTUS_MAX_STOP_SEQUENCES)",
+                        n, CACTUS_MAX_STOP_SEQUENCES);
     co->gen.stop = calloc(n ? n : 1, sizeof(char *));
     co->gen.stop_len = calloc(n ? n : 1, sizeof(size_t));
     if (!co->gen.stop || !co->gen.stop_len) return cx_error("out of memory");
     for (size_t i = 0; i < n; i++) {
         const json_value *s = json_at(v, i);
         if (s->type != JSON_STRING) return cx_error("option 'stop_sequences[%zu]' must be a string", i);
+        /* the matcher tries every stop at each new piece and holds back up to a stop's length of text;
+         * bounding the length bounds both that work per token and the streaming delay */
+        if (s->u.str.len > CACTUS_MAX_STOP_BYTES)
+            return cx_error("option 'stop_sequences[%zu]' is %zu bytes; at most %d are allowed (CACTUS_MAX_STOP_BYTES)",
+                            i, s->u.str.len, CACTUS_MAX_STOP_BYTES);
         if (s->u.str.len == 0) continue; /* an empty stop would end every answer before it starts */
         co->gen.stop[co->gen.n_stop] = s->u.str.s;
         co->gen.stop_len[co->gen.n_stop++] = s->u.str.len;

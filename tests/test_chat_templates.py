@@ -651,8 +651,13 @@ def test_malformed_messages(family: str, messages: Any, message: str) -> None:
         ({"type": "function"}, "tools must be a JSON array"),
         ([5], "tools[0] must be an object"),
         ([{"type": "function", "function": []}], "tools[0].function must be an object"),
-        ([{"type": "function", "function": {"description": "x"}}], "tools[0].function.name must be a string"),
-        ([{"type": "function"}], "tools[0].name must be a string"),
+        (
+            [{"type": "function", "function": {"description": "x"}}],
+            "tools[0].function.name must be a non-empty string",
+        ),
+        # the flat {name, ...} shape is refused here as by cactus_complete: one validator for both
+        ([{"type": "function", "name": "f"}], "tools[0].function must be an object"),
+        ([{"type": "retrieval", "function": {"name": "f"}}], 'tools[0].type must be "function"'),
     ],
 )
 def test_malformed_tools(tools: Any, message: str) -> None:

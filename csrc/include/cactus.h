@@ -39,6 +39,17 @@ enum {
     CACTUS_ERR_INTERNAL = -6,
 };
 
+/* Limits on what the completion and rendering calls accept. Each protects the
+ * embedding app from a request that would take unbounded memory or time;
+ * going past one fails the call with CACTUS_ERR_INVALID_ARGUMENT and a last
+ * error (and response "error") that names the limit. JSON nesting is also
+ * bounded: 64 levels, arrays and objects alike. */
+#define CACTUS_MAX_JSON_BYTES (16u << 20)  /* messages_json, tools_json, options_json: bytes each */
+#define CACTUS_MAX_MESSAGES 4096           /* entries of messages_json */
+#define CACTUS_MAX_TOOLS 128               /* entries of tools_json */
+#define CACTUS_MAX_STOP_SEQUENCES 16       /* entries of option stop_sequences */
+#define CACTUS_MAX_STOP_BYTES 256          /* bytes of one stop sequence */
+
 typedef void *cactus_model_t;
 
 /* Called once per generated token (end-of-turn tokens excepted) with the
@@ -102,8 +113,11 @@ typedef int (*cactus_cloud_handler)(const char *request_json, char *response_buf
 /* Installs (or, with NULL, removes) the handle's cloud handler. */
 CACTUS_API void cactus_set_cloud_handler(cactus_model_t model, cactus_cloud_handler handler, void *user_data);
 
-/* Forgets the conversation (KV cache and token history). */
-CACTUS_API void cactus_reset(cactus_model_t model);
+/* Forgets the conversation (KV cache and token history). Refused, with
+ * CACTUS_ERR_INVALID_ARGUMENT, while another call runs on the handle (a
+ * completion, from another thread or from its own callback): that call owns
+ * the cache. cactus_stop() it and reset once it has returned. */
+CACTUS_API int cactus_reset(cactus_model_t model);
 
 /* Asks a running cactus_complete on this handle to finish after the current
  * token; it then returns what it generated with success true. Safe from any
@@ -156,11 +170,12 @@ CACTUS_API int cactus_tokenizer_decode(cactus_tokenizer_t tokenizer, const uint3
 CACTUS_API size_t cactus_tokenizer_vocab_size(cactus_tokenizer_t tokenizer);
 
 /* Renders a conversation to prompt text exactly as cactus_complete does
- * before tokenizing. `chat_template` is a model's Jinja template text, used
- * to recognise its family (NULL: ChatML); bos_token / eos_token are the
- * model's special token texts (NULL when it has none). The NUL-terminated
- * text goes into `out`; `*needed` (optional) receives its size including
- * the NUL, also when CACTUS_ERR_BUFFER_TOO_SMALL is returned. */
+ * before tokenizing, after the same checks (messages, tools, limits).
+ * `chat_template` is a model's Jinja template text, used to recognise its
+ * family (NULL: ChatML); bos_token / eos_token are the model's special
+ * token texts (NULL when it has none). The NUL-terminated text goes into
+ * `out`; `*needed` (optional) receives its size including the NUL, also
+ * when CACTUS_ERR_BUFFER_TOO_SMALL is returned. */
 CACTUS_API int cactus_render_chat(const char *chat_template, const char *messages_json, const char *tools_json,
                                   bool add_generation_prompt, const char *bos_token, const char *eos_token,
                                   char *out, size_t out_size, size_t *needed);

@@ -17,7 +17,7 @@ import numpy as np
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-from ._native import ERR_BUFFER_TOO_SMALL, ffi, last_error, lib
+from ._native import ERR_BUFFER_TOO_SMALL, ERR_INVALID_ARGUMENT, CactusError, ffi, last_error, lib
 
 __all__ = [
     "Cactus",
@@ -49,6 +49,14 @@ def _to_json(value: JsonArg) -> bytes | None:
     if not isinstance(value, str):
         value = json.dumps(value)
     return value.encode("utf-8")
+
+
+def _c_text(text: str, what: str) -> bytes:
+    """UTF-8 for a NUL-terminated char * argument: text holding a NUL would be cut short there, silently,
+    so it is refused instead (text in JSON arguments escapes it and is not concerned)."""
+    if "\0" in text:
+        raise CactusError(f"{what} contains a NUL character, which the C API cannot pass", ERR_INVALID_ARGUMENT)
+    return text.encode("utf-8")
 
 
 def _check_handle(model: Any) -> None:
@@ -129,7 +137,7 @@ def _run_completion(model: Any, options: bytes | None, callback: TokenCallback |
     if raised:
         raise raised[0]
     if rc < 0:
-        raise RuntimeError(last_error())
+        raise CactusError(last_error(), rc)
     return ffi.string(buf).decode("utf-8")
 
 
@@ -163,7 +171,7 @@ def cactus_complete_text(
 ) -> str:
     """Completion of a raw text prompt (no chat template); returns the response JSON text."""
     _check_handle(model)
-    data = prompt.encode("utf-8")
+    data = _c_text(prompt, "the prompt")
 
     def call(buf: Any, size: int, options: Any, cb: Any) -> int:
         return lib.cactus_complete_text(model, data, buf, size, options, cb, ffi.NULL)
@@ -172,8 +180,11 @@ def cactus_complete_text(
 
 
 def cactus_reset(model: Any) -> None:
+    """Forgets the conversation; RuntimeError while a call runs on the handle (it owns the cache)."""
     _check_handle(model)
-    lib.cactus_reset(model)
+    rc = lib.cactus_reset(model)
+    if rc < 0:
+        raise CactusError(last_error(), rc)
 
 
 def cactus_stop(model: Any) -> None:
@@ -189,7 +200,7 @@ def cactus_destroy(model: Any) -> None:
 def cactus_tokenize(model: Any, text: str) -> list:
     """Token ids of ``text`` (no BOS, special tokens not parsed)."""
     _check_handle(model)
-    data = text.encode("utf-8")
+    data = _c_text(text, "the text")
     n_out = ffi.new("size_t *")
     cap = len(data) + 16
     out = ffi.new("uint32_t[]", cap)
@@ -199,7 +210,7 @@ def cactus_tokenize(model: Any, text: str) -> list:
         out = ffi.new("uint32_t[]", cap)
         rc = lib.cactus_tokenize(model, data, out, cap, n_out)
     if rc < 0:
-        raise RuntimeError(last_error())
+        raise CactusError(last_error(), rc)
     return [int(out[i]) for i in range(n_out[0])]
 
 
@@ -225,7 +236,7 @@ def cactus_logits(model: Any, token_ids: Any) -> np.ndarray:
         out.size,
     )
     if rc < 0:
-        raise RuntimeError(last_error())
+        raise CactusError(last_error(), rc)
     return out
 
 
@@ -258,23 +269,23 @@ def render_chat(
             size = int(needed[0])
             continue
         if rc < 0:
-            raise RuntimeError(last_error())
+            raise CactusError(last_error(), rc)
         return ffi.unpack(out, int(needed[0]) - 1).decode("utf-8")
-    raise RuntimeError(last_error())
+    raise CactusError(last_error(), rc)
 
 
 def cactus_embed(model: Any, text: str) -> np.ndarray:
     """The embedding of ``text``: a unit-length float32 vector of the model's hidden size."""
     _check_handle(model)
     dim = ffi.new("size_t *")
-    data = text.encode("utf-8")
+    data = _c_text(text, "the text")
     rc = lib.cactus_embed(model, data, ffi.NULL, 0, dim)
     if rc != ERR_BUFFER_TOO_SMALL:
-        raise RuntimeError(last_error())
+        raise CactusError(last_error(), rc)
     out = np.empty(int(dim[0]), dtype=np.float32)
     rc = lib.cactus_embed(model, data, ffi.cast("float *", ffi.from_buffer(out)), out.size, dim)
     if rc < 0:
-        raise RuntimeError(last_error())
+        raise CactusError(last_error(), rc)
     return out
 
 
@@ -334,7 +345,7 @@ class Tokenizer:
             out = ffi.new("uint32_t[]", cap)
             rc = lib.cactus_tokenizer_encode(self._h, data, len(data), add_special, parse_special, out, cap, n_out)
         if rc < 0:
-            raise RuntimeError(last_error())
+            raise CactusError(last_error(), rc)
         return list(ffi.unpack(out, int(n_out[0])))
 
     def decode(self, ids: Any, special: bool = False) -> str:
@@ -351,9 +362,9 @@ class Tokenizer:
                 size = int(needed[0])
                 continue
             if rc < 0:
-                raise RuntimeError(last_error())
+                raise CactusError(last_error(), rc)
             return ffi.unpack(out, int(needed[0]) - 1).decode("utf-8", "replace")
-        raise RuntimeError(last_error())
+        raise CactusError(last_error(), rc)
 
 
 class Cactus:

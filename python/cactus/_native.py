@@ -21,7 +21,7 @@ int cactus_complete_text(cactus_model_t model, const char *prompt, char *respons
 typedef int (*cactus_cloud_handler)(const char *request_json, char *response_buffer, size_t buffer_size,
                                     void *user_data);
 void cactus_set_cloud_handler(cactus_model_t model, cactus_cloud_handler handler, void *user_data);
-void cactus_reset(cactus_model_t model);
+int cactus_reset(cactus_model_t model);
 void cactus_stop(cactus_model_t model);
 void cactus_destroy(cactus_model_t model);
 const char *cactus_get_last_error(void);
@@ -46,6 +46,23 @@ int cactus_render_chat(const char *chat_template, const char *messages_json, con
 OK = 0
 ERR_INVALID_ARGUMENT = -1
 ERR_BUFFER_TOO_SMALL = -2
+ERR_MODEL = -3
+ERR_CONTEXT = -4
+ERR_NO_MEMORY = -5
+ERR_INTERNAL = -6
+
+
+class CactusError(RuntimeError):
+    """A failed call: the engine's message, and its CACTUS_ERR_* code, which tells the caller's fault
+    (ERR_INVALID_ARGUMENT, ERR_CONTEXT) from the engine's. A RuntimeError, as the SDK documents."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
+
+    @property
+    def is_caller_fault(self) -> bool:
+        return self.code in (ERR_INVALID_ARGUMENT, ERR_CONTEXT)
 
 ffi = FFI()
 ffi.cdef(CDEF)

@@ -59,6 +59,34 @@ static void test_complete(cactus_model_t m) {
     json_free(d);
 }
 
+/* A reset from inside the callback: the completion is running on the handle. */
+typedef struct {
+    cactus_model_t m;
+    int rc;
+    char error[256];
+} reset_probe;
+
+static void reset_in_callback(const char *token, uint32_t id, void *ud) {
+    reset_probe *p = ud;
+    (void)token;
+    (void)id;
+    if (p->rc != 1) return; /* once */
+    p->rc = cactus_reset(p->m);
+    strncpy(p->error, cactus_get_last_error(), sizeof p->error - 1);
+}
+
+static void test_reset_while_busy(cactus_model_t m) {
+    static char buf[1 << 16];
+    reset_probe p = {.m = m, .rc = 1};
+    const char *msgs = "[{\"role\":\"user\",\"content\":\"Hello\"}]";
+    CHECK_EQ_INT(cactus_complete(m, msgs, buf, sizeof buf, "{\"max_tokens\":4}", NULL, reset_in_callback, &p),
+                 CACTUS_OK);
+    CHECK_EQ_INT(p.rc, CACTUS_ERR_INVALID_ARGUMENT);
+    CHECK_MSG(strstr(p.error, "a call is running on this handle") != NULL, "error: %s", p.error);
+    CHECK_EQ_INT(cactus_reset(m), CACTUS_OK); /* once the call has returned */
+    CHECK_EQ_INT(cactus_reset(NULL), CACTUS_ERR_INVALID_ARGUMENT);
+}
+
 static void test_errors(cactus_model_t m) {
     char buf[4096];
     CHECK(cactus_init(NULL, NULL, false) == NULL);
@@ -85,6 +113,7 @@ int main(void) {
     if (!CHECK_MSG(m != NULL, "cactus_init: %s", cactus_get_last_error())) return CHECK_DONE();
     test_complete(m);
     test_errors(m);
+    test_reset_while_busy(m);
     cactus_destroy(m);
     return CHECK_DONE();
 }
