@@ -50,6 +50,9 @@ WEATHER_TOOL = {
 }
 
 
+CALL = {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": "{}"}}
+
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -410,6 +413,97 @@ def test_bad_json_unknown_model_zone_and_size(server: Server) -> None:
     assert _error(server.post("/v1/nowhere", {}), 404)
 
 
+def _nested_schema(depth: int) -> dict:
+    schema: dict = {"type": "string"}
+    for _ in range(depth):
+        schema = {"type": "object", "properties": {"a": schema}}
+    return schema
+
+
+@pytest.mark.parametrize(
+    ("path", "content", "needle"),
+    [
+        # the engine refuses these; its error code (not its wording) makes them the caller's fault
+        (
+            "/v1/chat/completions",
+            b'{"model": "%s", "messages": [{"role": "user", "content": "\\ud800"}], "max_tokens": 2}',
+            "lone high surrogate",
+        ),
+        (
+            "/v1/chat/completions",
+            json.dumps(
+                {
+                    "model": "%s",
+                    "messages": MESSAGES,
+                    "max_tokens": 2,
+                    "tools": [{"type": "function", "function": {"name": "f", "parameters": _nested_schema(40)}}],
+                }
+            ).encode(),
+            "deeper than 64",
+        ),
+        # the empty string and a NUL: nothing to condition on, or text the C API would cut short
+        ("/v1/completions", b'{"model": "%s", "prompt": "", "max_tokens": 2}', "at least 1 character"),
+        ("/v1/embeddings", b'{"model": "%s", "input": ""}', "at least 1 character"),
+        ("/v1/completions", b'{"model": "%s", "prompt": "\\u0000hi", "max_tokens": 2}', "match pattern"),
+        ("/v1/embeddings", b'{"model": "%s", "input": "a\\u0000"}', "match pattern"),
+        # the protocol mirrors CACTUS_MAX_MESSAGES
+        (
+            "/v1/chat/completions",
+            json.dumps({"model": "%s", "messages": [{"role": "user", "content": ""}] * 4097}).encode(),
+            "at most 4096",
+        ),
+    ],
+    ids=[
+        "lone-surrogate",
+        "tools-too-deep",
+        "empty-prompt",
+        "empty-embedding",
+        "nul-in-prompt",
+        "nul-in-input",
+        "too-many-messages",
+    ],
+)
+def test_hostile_input_is_400_not_500(server: Server, path: str, content: bytes, needle: str) -> None:
+    # regressions: each was a 500 or, for a NUL, a prompt cut short (found by the load-test probes and
+    # schemathesis, benchmarks/)
+    err = _error(server.post(path, content=content.replace(b"%s", MODEL.encode())), 400)
+    assert needle in err["message"] and err["type"] == "invalid_request_error"
+
+
+@pytest.mark.parametrize(
+    ("extra", "param"),
+    [
+        # the types the schema says, strictly (found by schemathesis): no "16" for 16, no 1 for true
+        ({"max_tokens": "2"}, "max_tokens"),
+        ({"stream": "yes"}, "stream"),
+        ({"stream": 1}, "stream"),
+        ({"logprobs": 0}, "logprobs"),
+        ({"n": 1.5}, "n"),
+        ({"messages": [{"role": "system", "content": "x", "tool_calls": [CALL]}]}, "messages[0]"),
+        ({"stop": ["x" * 65]}, "stop"),
+        ({"repetition_penalty": 1e-4}, "repetition_penalty"),
+        ({"max_tokens": (1 << 24) + 1}, "max_tokens"),
+    ],
+)
+def test_strict_request_types(server: Server, extra: dict, param: str) -> None:
+    body = {"model": MODEL, "messages": MESSAGES, "max_tokens": 2, **extra}
+    err = _error(server.post("/v1/chat/completions", body), 400)
+    assert err["param"] == param and err["type"] == "invalid_request_error"
+
+
+def test_integral_floats_are_integers(server: Server) -> None:
+    # JSON Schema's integer includes 2.0: what the schema allows is accepted
+    body = {"model": MODEL, "messages": MESSAGES, "max_tokens": 2.0, "n": 1.0}
+    assert server.post("/v1/chat/completions", body).status_code == 200
+
+
+def test_embedding_dimensions_are_checked_first(server: Server) -> None:
+    # the error named 'dimensions' as its type, not its param, and came after the embedding was computed
+    err = _error(server.post("/v1/embeddings", {"model": MODEL, "input": "hi", "dimensions": 3}), 400)
+    assert err["param"] == "dimensions" and err["type"] == "invalid_request_error"
+    assert "3" in err["message"]
+
+
 def test_engine_errors_keep_their_meaning(peer: Server) -> None:
     # the peer runs with the model's own context (256 tokens): a longer prompt is the caller's fault
     long = {"model": MODEL, "messages": [{"role": "user", "content": "hello world " * 300}], "max_tokens": 4}
@@ -585,6 +679,20 @@ def test_metrics_and_openapi(server: Server) -> None:
     refs = set(re.findall(r'"\$ref": "#/components/schemas/([^"]+)"', json.dumps(spec)))
     assert refs and refs <= set(schemas), refs - set(schemas)
     assert {"delta", "finish_reason"} <= set(schemas["ChunkChoice"]["properties"])
+    # what the server serves and takes, said in the schema (schemathesis checks requests against it)
+    chat_req = schemas["ChatCompletionRequest"]["properties"]
+    assert chat_req["model"]["enum"] == [MODEL]
+    assert {"type": "string", "enum": ["local", "eu"]} in chat_req["zone"]["anyOf"]
+    assert chat_req["n"]["minimum"] == 1 and chat_req["n"]["maximum"] == 8
+    assert schemas["ChatCompletionRequest"]["properties"]["messages"]["maxItems"] == 4096
+    assert '"ge"' not in json.dumps(schemas) and '"le"' not in json.dumps(schemas)
+    dims = schemas["EmbeddingRequest"]["properties"]["dimensions"]["anyOf"][0]["enum"]
+    emb = server.post("/v1/embeddings", {"model": MODEL, "input": "hi"}).json()
+    assert dims == [len(emb["data"][0]["embedding"])]
+    # an event stream's schema describes one event, its data "[DONE]" or a chunk (or an error) in JSON
+    event = chat["responses"]["200"]["content"]["text/event-stream"]["schema"]
+    data = event["properties"]["data"]["anyOf"]
+    assert data[0]["const"] == "[DONE]" and data[1]["contentMediaType"] == "application/json"
 
 
 def test_refuses_open_address_without_key(model_path: Path) -> None:

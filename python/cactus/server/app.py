@@ -354,11 +354,30 @@ ERROR_RESPONSES: dict[Any, dict[str, Any]] = {
 
 
 def _stream_doc(schema: str) -> dict[int, dict[str, Any]]:
+    # Before OpenAPI 3.2's itemSchema, an event stream's `schema` describes one event: its `data` is the
+    # text "[DONE]" or JSON (a chunk, or an error that ended the stream), said with contentSchema.
+    payload = {
+        "anyOf": [{"$ref": f"#/components/schemas/{schema}"}, {"$ref": "#/components/schemas/ErrorResponse"}]
+    }
+    event = {
+        "type": "object",
+        "required": ["data"],
+        "properties": {
+            "event": {"type": "string"},
+            "id": {"type": "string"},
+            "data": {
+                "anyOf": [
+                    {"type": "string", "const": "[DONE]"},
+                    {"type": "string", "contentMediaType": "application/json", "contentSchema": payload},
+                ]
+            },
+        },
+    }
     return {
         200: {
             "description": "The response, or with stream=true server-sent events (`data: {...}` lines, each a "
             f"{schema} object, ending with `data: [DONE]`).",
-            "content": {"text/event-stream": {"schema": {"$ref": f"#/components/schemas/{schema}"}}},
+            "content": {"text/event-stream": {"schema": event}},
         }
     }
 
@@ -749,6 +768,14 @@ def create_app(scheduler: Scheduler, config: ServerConfig) -> Gate:
         if peer is not None:
             return await forward(request, peer, "/v1/embeddings", False)
         model = model_entry(body.model)
+        size = scheduler.models[model].dimensions
+        if body.dimensions is not None and body.dimensions != size:
+            raise ApiError(
+                400,
+                f"This model's embeddings have {size} dimensions, not {body.dimensions}.",
+                param="dimensions",
+                code="invalid_value",
+            )
         texts = body.texts()
         calls: list[tuple[Any, dict | None, int]] = [(t, None, i) for i, t in enumerate(texts)]
         job = Job("embed", calls, asyncio.get_running_loop(), tenant=tenant_of(request))
@@ -765,12 +792,6 @@ def create_app(scheduler: Scheduler, config: ServerConfig) -> Gate:
             if event[0] != "embedding":
                 continue
             vec = np.asarray(event[2], dtype="<f4")
-            if body.dimensions is not None and body.dimensions != vec.size:
-                raise ApiError(
-                    400,
-                    f"This model's embeddings have {vec.size} dimensions, not {body.dimensions}.",
-                    "dimensions",
-                )
             n_tokens += int(event[3])
             value: Any = (
                 base64.b64encode(vec.tobytes()).decode("ascii")
@@ -861,6 +882,16 @@ def create_app(scheduler: Scheduler, config: ServerConfig) -> Gate:
         comps = schema.setdefault("components", {}).setdefault("schemas", {})
         for name in ("HTTPValidationError", "ValidationError"):
             comps.pop(name, None)
+        # This server's own models and zones: a request the schema allows is one it serves.
+        for name in ("ChatCompletionRequest", "CompletionRequest", "EmbeddingRequest"):
+            props = comps.get(name, {}).get("properties", {})
+            if "model" in props:
+                props["model"]["enum"] = sorted(scheduler.models)
+            if "zone" in props:
+                props["zone"]["anyOf"] = [{"type": "string", "enum": config.zones()}, {"type": "null"}]
+            if "dimensions" in props:
+                sizes = sorted({e.dimensions for e in scheduler.models.values()})
+                props["dimensions"]["anyOf"] = [{"type": "integer", "enum": sizes}, {"type": "null"}]
         for model in (p.ChatCompletionChunk, p.CompletionResponse):  # named only in the stream docs
             if model.__name__ not in comps:
                 extra = model.model_json_schema(

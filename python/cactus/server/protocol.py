@@ -8,16 +8,64 @@ fields whose meaning we cannot honour are rejected with a 400 rather than silent
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Union
+from typing import Annotated, Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_serializer, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 Role = Literal["system", "developer", "user", "assistant", "tool"]
 FinishReason = Literal["stop", "length", "tool_calls"]
 
+# The engine's limits (csrc/include/cactus.h, csrc/options.c), so that the schema allows only what it takes.
+MAX_TOKENS = 1 << 24  # max_tokens and top_k
+MAX_MESSAGES = 4096  # CACTUS_MAX_MESSAGES
+MAX_TOOLS = 128  # CACTUS_MAX_TOOLS
+# CACTUS_MAX_STOP_BYTES is 256 bytes; 64 characters are at most 256 bytes of UTF-8 whatever they are.
+Stop = Annotated[str, Field(max_length=64)]
+# A prompt or a text to embed: the empty string has no tokens to condition on (with no BOS) or to pool,
+# and the C API takes these as NUL-terminated text, so a NUL cannot be passed (a chat message can: its
+# JSON escapes it).
+NonEmpty = Annotated[str, Field(min_length=1, pattern=r"^[^\x00]*$")]
+
 
 class _Request(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    """A request object. Strict: a value must have the JSON type the schema gives ("16" is not an
+    integer, 1 is not a boolean), so the server accepts exactly what its OpenAPI schema describes."""
+
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+
+def _json_integer(value: Any) -> Any:
+    """JSON Schema's integer: 2.0 is one (strict pydantic would refuse it), "2" and true are not."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# The integer fields of requests. The bounds come before the validator, so that the JSON schema states
+# them as minimum / maximum.
+_AS_INTEGER = BeforeValidator(_json_integer)
+Int = Annotated[int, _AS_INTEGER]
+Tokens = Annotated[int, Field(ge=1, le=MAX_TOKENS), _AS_INTEGER]
+TopK = Annotated[int, Field(ge=0, le=MAX_TOKENS), _AS_INTEGER]
+Choices = Annotated[int, Field(ge=1, le=8), _AS_INTEGER]
+BestOf = Annotated[int, Field(ge=1, le=1), _AS_INTEGER]
+Dimensions = Annotated[int, Field(ge=1), _AS_INTEGER]
+
+
+def _exactly(value: Any, kind: type) -> Any:
+    """For a Literal of False or 0: Python's False == 0 would let the other type through."""
+    value = _json_integer(value) if kind is int else value
+    if value is not None and type(value) is not kind:
+        raise ValueError(f"must be {'a boolean' if kind is bool else 'an integer'}")
+    return value
 
 
 class _Response(BaseModel):
@@ -70,7 +118,25 @@ class ToolCall(BaseModel):
     function: FunctionCall
 
 
+# What _content_needed checks, said in the schema too, so that a request the schema allows is one the
+# server accepts: content given and not null, unless an assistant message carries tool calls.
+# Tool calls, in turn, belong to assistant messages only (the engine's rule, csrc/chat.c).
+_CONTENT_OR_CALLS = {
+    "anyOf": [
+        {"required": ["content"], "properties": {"content": {"not": {"type": "null"}}}},
+        {
+            "required": ["role", "tool_calls"],
+            "properties": {"role": {"const": "assistant"}, "tool_calls": {"type": "array", "minItems": 1}},
+        },
+    ],
+    "if": {"required": ["role"], "properties": {"role": {"not": {"const": "assistant"}}}},
+    "then": {"properties": {"tool_calls": {"anyOf": [{"type": "null"}, {"type": "array", "maxItems": 0}]}}},
+}
+
+
 class ChatMessage(_Request):
+    model_config = ConfigDict(json_schema_extra=_CONTENT_OR_CALLS)  # merged with _Request's
+
     role: Role
     content: Optional[Union[str, List[ContentPart]]] = None
     name: Optional[str] = None
@@ -81,6 +147,8 @@ class ChatMessage(_Request):
     def _content_needed(self) -> ChatMessage:
         if self.content is None and not (self.role == "assistant" and self.tool_calls):
             raise ValueError(f"a {self.role} message needs 'content'")
+        if self.tool_calls and self.role != "assistant":
+            raise ValueError(f"a {self.role} message cannot have tool_calls (only assistant messages)")
         return self
 
 
@@ -120,15 +188,17 @@ class SamplingRequest(_Request):
     """Fields shared by chat and text completions."""
 
     model: str = Field(description="A model id from GET /v1/models.")
-    max_tokens: Optional[int] = Field(default=None, ge=1, description="Most tokens to generate per choice.")
+    max_tokens: Optional[Tokens] = Field(default=None, description="Most tokens to generate per choice.")
     temperature: Optional[float] = Field(default=None, ge=0, le=2, description="0 is greedy.")
     top_p: Optional[float] = Field(default=None, ge=0, le=1)
-    top_k: Optional[int] = Field(default=None, ge=0, description="Extension: top-k sampling (0 = off).")
+    top_k: Optional[TopK] = Field(default=None, description="Extension: top-k sampling (0 = off).")
     min_p: Optional[float] = Field(default=None, ge=0, le=1, description="Extension: min-p sampling.")
-    repetition_penalty: Optional[float] = Field(default=None, gt=0, le=100, description="Extension.")
-    n: int = Field(default=1, ge=1, le=8, description="How many choices to generate.")
-    stop: Optional[Union[str, List[str]]] = Field(default=None, description="Up to 4 stop sequences.")
-    seed: Optional[int] = None
+    repetition_penalty: Optional[float] = Field(default=None, ge=1e-3, le=100, description="Extension.")
+    n: Choices = Field(default=1, description="How many choices to generate.")
+    stop: Optional[Union[Stop, Annotated[List[Stop], Field(max_length=4)]]] = Field(
+        default=None, description="Up to 4 stop sequences."
+    )
+    seed: Optional[Int] = None
     stream: bool = False
     stream_options: Optional[StreamOptions] = None
     zone: Optional[str] = Field(
@@ -140,13 +210,6 @@ class SamplingRequest(_Request):
     )
     presence_penalty: Optional[float] = Field(default=None, ge=-2, le=2, description="Accepted, not applied.")
 
-    @field_validator("stop")
-    @classmethod
-    def _check_stop(cls, v: Optional[Union[str, List[str]]]) -> Optional[Union[str, List[str]]]:
-        if isinstance(v, list) and len(v) > 4:
-            raise ValueError("at most 4 stop sequences are allowed")
-        return v
-
     def stop_sequences(self) -> List[str]:
         if self.stop is None:
             return []
@@ -154,15 +217,29 @@ class SamplingRequest(_Request):
 
 
 class ChatCompletionRequest(SamplingRequest):
-    messages: List[ChatMessage] = Field(min_length=1)
-    max_completion_tokens: Optional[int] = Field(default=None, ge=1, description="Preferred to max_tokens.")
-    tools: Optional[List[Tool]] = Field(default=None, max_length=128)
+    # The half of _check_tool_choice a schema can say (tool_choice "required" needs tools); the other
+    # half, a named tool_choice must be one of the tools, relates two values and no schema can.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "if": {"properties": {"tool_choice": {"const": "required"}}, "required": ["tool_choice"]},
+            "then": {"required": ["tools"], "properties": {"tools": {"type": "array", "minItems": 1}}},
+        }
+    )
+
+    messages: List[ChatMessage] = Field(min_length=1, max_length=MAX_MESSAGES)
+    max_completion_tokens: Optional[Tokens] = Field(default=None, description="Preferred to max_tokens.")
+    tools: Optional[List[Tool]] = Field(default=None, max_length=MAX_TOOLS)
     tool_choice: Optional[ToolChoice] = None
     parallel_tool_calls: Optional[bool] = None
     response_format: Optional[ResponseFormat] = None
     logprobs: Optional[Literal[False]] = Field(
         default=None, description="Log-probabilities are not supported."
     )
+
+    @field_validator("logprobs", mode="before")
+    @classmethod
+    def _logprobs_is_a_bool(cls, v: Any) -> Any:
+        return _exactly(v, bool)
 
     @model_validator(mode="after")
     def _check_tool_choice(self) -> ChatCompletionRequest:
@@ -258,21 +335,19 @@ class ChatCompletionChunk(_Response):
 
 
 class CompletionRequest(SamplingRequest):
-    prompt: Union[str, List[str]] = Field(
-        description="A prompt or a list of prompts (token ids unsupported)."
+    prompt: Union[NonEmpty, Annotated[List[NonEmpty], Field(min_length=1, max_length=16)]] = Field(
+        description="A prompt or a list of 1 to 16 prompts, each non-empty (token ids unsupported)."
     )
-    max_tokens: Optional[int] = Field(default=16, ge=1, description="Most tokens to generate per choice.")
+    max_tokens: Optional[Tokens] = Field(default=16, description="Most tokens to generate per choice.")
     echo: bool = False
     suffix: Optional[Literal[""]] = Field(default=None, description="Insertion is not supported.")
     logprobs: Optional[Literal[0]] = Field(default=None, description="Log-probabilities are not supported.")
-    best_of: Optional[int] = Field(default=None, ge=1, le=1, description="Only 1 is supported.")
+    best_of: Optional[BestOf] = Field(default=None, description="Only 1 is supported.")
 
-    @field_validator("prompt")
+    @field_validator("logprobs", mode="before")
     @classmethod
-    def _check_prompt(cls, v: Union[str, List[str]]) -> Union[str, List[str]]:
-        if isinstance(v, list) and not 1 <= len(v) <= 16:
-            raise ValueError("prompt lists must hold 1 to 16 prompts")
-        return v
+    def _logprobs_is_an_int(cls, v: Any) -> Any:
+        return _exactly(v, int)
 
     def prompts(self) -> List[str]:
         return [self.prompt] if isinstance(self.prompt, str) else list(self.prompt)
@@ -303,20 +378,15 @@ class CompletionResponse(_Response):
 
 class EmbeddingRequest(_Request):
     model: str
-    input: Union[str, List[str]] = Field(
-        description="A text or a list of up to 256 texts (token ids unsupported)."
+    input: Union[NonEmpty, Annotated[List[NonEmpty], Field(min_length=1, max_length=256)]] = Field(
+        description="A text or a list of 1 to 256 texts, each non-empty (token ids unsupported)."
     )
     encoding_format: Literal["float", "base64"] = "float"
-    dimensions: Optional[int] = Field(default=None, ge=1, description="Must equal the model's size if given.")
+    dimensions: Optional[Dimensions] = Field(
+        default=None, description="Must equal the model's size if given."
+    )
     zone: Optional[str] = None
     user: Optional[str] = None
-
-    @field_validator("input")
-    @classmethod
-    def _check_input(cls, v: Union[str, List[str]]) -> Union[str, List[str]]:
-        if isinstance(v, list) and not 1 <= len(v) <= 256:
-            raise ValueError("input lists must hold 1 to 256 texts")
-        return v
 
     def texts(self) -> List[str]:
         return [self.input] if isinstance(self.input, str) else list(self.input)

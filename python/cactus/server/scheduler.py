@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .. import Cactus
+from .._native import CactusError, ffi, lib
 
 # Events a job emits, in order:
 #   ("start", i)            choice i starts (its prompt is being prefilled)
@@ -196,6 +197,8 @@ class _Worker:
                 self.model.stats.add(cancelled=1)
             except EngineError as exc:
                 job.emit(("error", str(exc), exc.status))
+            except CactusError as exc:  # the engine's message goes back; its code says whose fault it is
+                job.emit(("error", str(exc), 400 if exc.is_caller_fault else 500))
             except Exception as exc:  # noqa: BLE001 - the engine's own message goes back to the client
                 job.emit(("error", str(exc) or type(exc).__name__, _status_of(str(exc))))
             finally:
@@ -256,6 +259,13 @@ class _Worker:
         return on_token
 
 
+def _embedding_size(handle: Cactus) -> int:
+    """The width of the model's embeddings: cactus_embed with no room for them says it, computing nothing."""
+    dim = ffi.new("size_t *")
+    lib.cactus_embed(handle.handle, b"", ffi.NULL, 0, dim)
+    return int(dim[0])
+
+
 def _status_of(message: str) -> int:
     """The HTTP status for an engine error: the caller's fault (400) or ours (500)."""
     text = message.lower()
@@ -282,6 +292,7 @@ class ModelEntry:
         except BaseException:
             self.close()
             raise
+        self.dimensions = _embedding_size(self.workers[0].handle)
 
     def start(self) -> None:
         for w in self.workers:
