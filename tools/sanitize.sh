@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the tests against a sanitized libcactus.
 #
-#   tools/sanitize.sh [all]            c, then py
+#   tools/sanitize.sh [all]            c, py, then fuzz
 #   tools/sanitize.sh c                ASan + UBSan build (CMake, -DCACTUS_SANITIZE=ON) of the library and the
 #                                      C tests; ctest with leak checking, any UB report fatal
 #   tools/sanitize.sh py [PYTEST...]   the Python suite (or the given pytest arguments) against the sanitized
@@ -11,9 +11,13 @@
 #                                      and a q8_0 model
 #   tools/sanitize.sh replay           the fuzz corpora (tests/fuzz/corpus) replayed through ASan + UBSan builds
 #                                      of the fuzz targets (no clang needed)
+#   tools/sanitize.sh fuzz             where clang links -fsanitize=fuzzer: the corpora replayed through the
+#                                      libFuzzer builds, then every target fuzzed FUZZ_SECONDS (20) on its
+#                                      corpus (tools/fuzz.sh all); elsewhere `replay`, and a line saying so
 #
 # Builds go to build/sanitize (asan) and build/tsan; the test model is converted there from
-# tests/fixtures/llama. Environment: CC for the tsan and replay builds (default cc), JOBS (2).
+# tests/fixtures/llama. Environment: CC for the tsan and replay builds (default cc), JOBS (2),
+# FUZZ_SECONDS (20; 6 targets, so 2 minutes of fuzzing, plus about 20 s to build).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -113,11 +117,37 @@ run_replay() {
   return "$failed"
 }
 
+# Whether clang can build and link a libFuzzer target here (Debian splits the fuzzer runtime out of
+# some clang packages, so clang on PATH is not enough).
+fuzzer_available() {
+  command -v clang >/dev/null 2>&1 || return 1
+  local dir ok=1
+  dir="$(mktemp -d)"
+  printf 'int LLVMFuzzerTestOneInput(const unsigned char *d, unsigned long n) { (void)d; (void)n; return 0; }\n' \
+    >"$dir/probe.c"
+  if clang -fsanitize=fuzzer,address,undefined "$dir/probe.c" -o "$dir/probe" >/dev/null 2>&1; then ok=0; fi
+  rm -rf "$dir"
+  return "$ok"
+}
+
+run_fuzz() {
+  local secs="${FUZZ_SECONDS:-20}"
+  if fuzzer_available; then
+    echo "sanitize.sh: fuzz corpora replayed, then each target fuzzed for ${secs}s (clang + libFuzzer)"
+    CC=clang FUZZ_BUILD_JOBS="$JOBS" tools/fuzz.sh replay
+    CC=clang FUZZ_BUILD_JOBS="$JOBS" tools/fuzz.sh all "$secs"
+  else
+    run_replay
+    echo "sanitize.sh: clang with libFuzzer is not available: only the fuzz corpora replay ran, no fuzzing"
+  fi
+}
+
 case "${1:-all}" in
   c) run_c ;;
   py) shift; run_py "$@" ;;
   tsan) run_tsan ;;
   replay) run_replay ;;
-  all) run_c; run_py ;;
-  *) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  fuzz) run_fuzz ;;
+  all) run_c; run_py; run_fuzz ;;
+  *) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

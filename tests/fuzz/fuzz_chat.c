@@ -1,6 +1,6 @@
 /* Fuzzes chat template rendering for every family: chat_validate on the
- * messages, then chat_render with the tools as given (cactus_render_chat
- * does not validate tools, so the renderer must not trust them).
+ * messages, then chat_render with the tools as given (chat_render validates
+ * them itself, as cactus_render_chat relies on).
  *
  * Input: byte 0 picks the family, byte 1 the flags (add_generation_prompt,
  * BOS text, EOS text); then the messages JSON and, after a NUL, an optional
