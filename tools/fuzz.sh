@@ -48,6 +48,7 @@ build_objects() {
     case "$(uname -m):$src" in
       x86_64:csrc/kernels/avx2.c) extra="-mavx2 -mfma -mf16c" ;;
       x86_64:csrc/kernels/avx512.c) extra="-mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512vl -mavx512vnni" ;;
+      x86_64:csrc/kernels/amx.c) extra="-mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512vl -mamx-tile -mamx-int8" ;;
       aarch64:csrc/kernels/neon.c) extra="-march=armv8.2-a+dotprod" ;;
       x86_64:csrc/kernels/dispatch.c)
         # clang < 16: __builtin_cpu_supports("f16c") does not compile; see tests/fuzz/cpu_compat.h

@@ -314,20 +314,37 @@ static void dequant_q4_0(const void *row, float *out, size_t n) {
         store_scaled_s8(out + ib * QK, unpack_q4(b[ib].qs), _cvtsh_ss(b[ib].d));
 }
 
-static const kern_table g_avx512 = {
-    .name = "avx512",
-    .dot = {[GGML_TYPE_F32] = dot_f32, [GGML_TYPE_F16] = dot_f16, [GGML_TYPE_BF16] = dot_bf16,
-            [GGML_TYPE_Q8_0] = dot_q8_0, [GGML_TYPE_Q4_0] = dot_q4_0},
-    .dequant = {[GGML_TYPE_F32] = dequant_f32, [GGML_TYPE_F16] = dequant_f16, [GGML_TYPE_BF16] = dequant_bf16,
-                [GGML_TYPE_Q8_0] = dequant_q8_0, [GGML_TYPE_Q4_0] = dequant_q4_0},
-    .dot_nt = {[GGML_TYPE_F32] = dot_nt_f32, [GGML_TYPE_F16] = dot_nt_f16, [GGML_TYPE_BF16] = dot_nt_bf16},
-    .quantize_x = quantize_x,
-    .dotq = {[GGML_TYPE_Q8_0] = dotq_q8_0, [GGML_TYPE_Q4_0] = dotq_q4_0},
-    .dotq_nt = {[GGML_TYPE_Q8_0] = dotq_nt_q8_0, [GGML_TYPE_Q4_0] = dotq_nt_q4_0},
-};
+/* The avx512 kernels, shared by the avx512 and amx tables. */
+#define AVX512_KERNELS                                                                                         \
+    .dot = {[GGML_TYPE_F32] = dot_f32, [GGML_TYPE_F16] = dot_f16, [GGML_TYPE_BF16] = dot_bf16,                 \
+            [GGML_TYPE_Q8_0] = dot_q8_0, [GGML_TYPE_Q4_0] = dot_q4_0},                                         \
+    .dequant = {[GGML_TYPE_F32] = dequant_f32, [GGML_TYPE_F16] = dequant_f16, [GGML_TYPE_BF16] = dequant_bf16, \
+                [GGML_TYPE_Q8_0] = dequant_q8_0, [GGML_TYPE_Q4_0] = dequant_q4_0},                             \
+    .dot_nt = {[GGML_TYPE_F32] = dot_nt_f32, [GGML_TYPE_F16] = dot_nt_f16, [GGML_TYPE_BF16] = dot_nt_bf16},    \
+    .quantize_x = quantize_x,                                                                                  \
+    .dotq = {[GGML_TYPE_Q8_0] = dotq_q8_0, [GGML_TYPE_Q4_0] = dotq_q4_0},                                      \
+    .dotq_nt = {[GGML_TYPE_Q8_0] = dotq_nt_q8_0, [GGML_TYPE_Q4_0] = dotq_nt_q4_0}
+
+static const kern_table g_avx512 = {.name = "avx512", AVX512_KERNELS};
 
 const kern_table *kern_avx512(void) { return &g_avx512; }
 
+#if defined(__x86_64__) && defined(CACTUS_HAVE_AMX) /* tiles: 64-bit mode, a compiler that knows them */
+/* Decode and every float type stay on the kernels above; prefill of
+ * quantized weights goes to the tiles (amx.c). */
+static const kern_table g_amx = {
+    .name = "amx",
+    AVX512_KERNELS,
+    .pack_xt = kern_amx_pack_xt,
+    .gemm = {[GGML_TYPE_Q8_0] = kern_amx_gemm_q8_0, [GGML_TYPE_Q4_0] = kern_amx_gemm_q4_0},
+};
+
+const kern_table *kern_amx(void) { return &g_amx; }
+#else
+const kern_table *kern_amx(void) { return NULL; }
+#endif
+
 #else
 const kern_table *kern_avx512(void) { return NULL; }
+const kern_table *kern_amx(void) { return NULL; }
 #endif

@@ -3,7 +3,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(__aarch64__) && defined(__linux__)
+#if defined(__x86_64__) && defined(__linux__)
+#include <cpuid.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#elif defined(__aarch64__) && defined(__linux__)
 #include <sys/auxv.h>
 #elif defined(__aarch64__) && defined(__APPLE__)
 #include <sys/types.h>
@@ -31,6 +35,35 @@ static int cpu_avx2(void) { return 0; }
 static int cpu_avx512(void) { return 0; }
 #endif
 
+/* AMX-TILE and AMX-INT8 (CPUID leaf 7, EDX bits 24 and 25), on top of the
+ * avx512 table (the tile kernels scale their sums with AVX-512). The tile
+ * registers are 8 KiB of state that Linux hands out only on request, once per
+ * process (ARCH_REQ_XCOMP_PERM for XFEATURE_XTILEDATA, Linux 5.16+); using
+ * them without it kills the process, so a refusal (an older kernel, or a
+ * thread's signal stack too small for the larger state) means no amx table.
+ * Asked once; the answer is cached. */
+#if defined(__x86_64__) && defined(__linux__)
+#define ARCH_REQ_XCOMP_PERM 0x1023
+#define XFEATURE_XTILEDATA 18
+static int amx_probe(void) {
+    unsigned a, b, c, d;
+    if (!cpu_avx512() || !__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
+    if (!(d & (1u << 24)) || !(d & (1u << 25))) return 0;
+    if (syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) != 0) {
+        cx_log(CX_LOG_INFO, "kernels: the OS refused the AMX tile state; not using AMX");
+        return 0;
+    }
+    return 1;
+}
+static int cpu_amx(void) {
+    static _Atomic int has = -1; /* a race only repeats the (idempotent) request */
+    if (has < 0) has = amx_probe();
+    return has;
+}
+#else
+static int cpu_amx(void) { return 0; }
+#endif
+
 /* Advanced SIMD is part of AArch64; the table also needs SDOT (ARMv8.2 dotprod). */
 #if defined(__aarch64__) && defined(__linux__)
 static int cpu_neon(void) { return (getauxval(AT_HWCAP) & (1ul << 20)) != 0; /* HWCAP_ASIMDDP */ }
@@ -52,6 +85,7 @@ typedef struct {
 
 /* Best first. */
 static const candidate g_candidates[] = {
+    {"amx", cpu_amx, kern_amx},
     {"avx512", cpu_avx512, kern_avx512},
     {"avx2", cpu_avx2, kern_avx2},
     {"neon", cpu_neon, kern_neon},
@@ -94,7 +128,7 @@ static const kern_table *choose(void) {
         return t;
     }
     const kern_table *t = best();
-    cx_log(CX_LOG_WARN, "CACTUS_KERNELS=%s is unknown (scalar, avx2, avx512, neon); using %s", forced, t->name);
+    cx_log(CX_LOG_WARN, "CACTUS_KERNELS=%s is unknown (scalar, avx2, avx512, amx, neon); using %s", forced, t->name);
     return t;
 }
 

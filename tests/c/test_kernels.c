@@ -4,7 +4,8 @@
  * dots against dequantize + a double-precision dot; dequantization and
  * activation quantization bit for bit; integer dots against the scalar
  * integer dot (same math) and against the f32 dot (within the bound the
- * activation rounding allows); the KERN_NT-token forms; and op_matmul. */
+ * activation rounding allows); the KERN_NT-token forms; the matrix-tile
+ * kernels (AMX) where the CPU has them; and op_matmul. */
 #include <stdint.h>
 
 #include "check.h"
@@ -318,6 +319,91 @@ static void test_dot_nt(const kern_table *kt) {
     }
 }
 
+/* The xt repacking (kernels.h): each token's quants as a column, four bytes
+ * per int32 lane, its scale per block, zeros past the last token. */
+static void check_xt(const kern_table *kt, const uint8_t *xq, size_t xs, size_t n, int n_tok, const uint8_t *xt) {
+    size_t nb = n / QK;
+    int n_tiles = (n_tok + KERN_TILE - 1) / KERN_TILE, bad = 0;
+    for (int tile = 0; tile < n_tiles; tile++) {
+        for (size_t ib = 0; ib < nb; ib++) {
+            const uint8_t *blk = xt + (size_t)tile * kern_xt_tile_bytes(n) + ib * KERN_XT_BLOCK_BYTES;
+            const float *d = (const float *)(blk + QK * KERN_TILE);
+            for (int t = 0; t < KERN_TILE; t++) {
+                int tok = tile * KERN_TILE + t;
+                const int8_t *q = (const int8_t *)(xq + (size_t)tok * xs);
+                for (int k = 0; k < QK; k++) {
+                    int8_t want = tok < n_tok ? q[ib * QK + (size_t)k] : 0;
+                    bad += (int8_t)blk[(k / 4) * 64 + 4 * t + k % 4] != want;
+                }
+                bad += d[t] != (tok < n_tok ? kern_xq_d(q, n)[ib] : 0.0f);
+            }
+        }
+    }
+    CHECK_MSG(bad == 0, "%s pack_xt n=%zu n_tok=%d: %d bytes or scales wrong", kt->name, n, n_tok, bad);
+}
+
+/* The tile kernels against the scalar integer dot on the same xq, for every
+ * token and row count around the 16 x 16 tiles (1, 15, 16, 17, 33, 100) and
+ * odd and even block counts: the int32 block sums are exact, so only the
+ * order of the f32 accumulation may differ (1e-6 relative to the sum of
+ * |terms|). y has a wider stride than the rows and a sentinel border: the
+ * kernels must write exactly rows [0, n_rows) of tokens [0, n_tok). */
+static void test_tiles(const kern_table *kt) {
+    static const ggml_type qtypes[] = {GGML_TYPE_Q8_0, GGML_TYPE_Q4_0};
+    static const size_t lens[] = {32, 96, 160, 2080};
+    static const int counts[] = {1, 15, 16, 17, 33, 100};
+    enum { MAX_TOK = 100, MAX_ROWS = 100, SENTINEL_ROWS = 3 };
+    const float sentinel = -12345.0f;
+    size_t max_n = 2080, xs = kern_xq_bytes(max_n);
+    size_t ys = MAX_ROWS + SENTINEL_ROWS;
+    uint8_t *w = malloc(row_bytes(GGML_TYPE_Q8_0, max_n) * MAX_ROWS);
+    float *x = malloc(sizeof(float) * max_n);
+    float *y = malloc(sizeof(float) * ys * (MAX_TOK + 1));
+    uint8_t *xq = aligned_alloc(64, xs * MAX_TOK);
+    uint8_t *xt = aligned_alloc(64, kern_xt_tile_bytes(max_n) * ((MAX_TOK + KERN_TILE - 1) / KERN_TILE));
+    uint8_t *scratch = aligned_alloc(64, kern_tile_scratch_bytes(max_n));
+    if (!CHECK(w && x && y && xq && xt && scratch)) return;
+    for (size_t ti = 0; ti < 2; ti++) {
+        ggml_type type = qtypes[ti];
+        for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
+            size_t n = lens[li], rb = row_bytes(type, n);
+            for (int r = 0; r < MAX_ROWS; r++) fill_row(type, w + (size_t)r * rb, n);
+            for (int t = 0; t < MAX_TOK; t++) {
+                fill_activations(x, n, t);
+                kt->quantize_x(x, xq + (size_t)t * xs, n);
+            }
+            for (size_t ri = 0; ri < sizeof counts / sizeof counts[0]; ri++) {
+                for (size_t ki = 0; ki < sizeof counts / sizeof counts[0]; ki++) {
+                    int n_rows = counts[ri], n_tok = counts[ki], n_tiles = (n_tok + KERN_TILE - 1) / KERN_TILE;
+                    for (int tile = 0; tile < n_tiles; tile++) kt->pack_xt(xq, xs, n, n_tok, tile, xt);
+                    if (ri == 0) check_xt(kt, xq, xs, n, n_tok, xt);
+                    for (size_t i = 0; i < ys * (MAX_TOK + 1); i++) y[i] = sentinel;
+                    kt->gemm[type](w, rb, (size_t)n_rows, xt, n, n_tok, y, ys, scratch);
+                    int bad = 0, stray = 0;
+                    double worst = 0.0;
+                    for (int t = 0; t <= MAX_TOK; t++) {
+                        for (size_t r = 0; r < ys; r++) {
+                            float got = y[(size_t)t * ys + r];
+                            if (t >= n_tok || r >= (size_t)n_rows) {
+                                stray += got != sentinel;
+                                continue;
+                            }
+                            const void *row = w + r * rb, *xqt = xq + (size_t)t * xs;
+                            float ref = kern_scalar()->dotq[type](row, xqt, n);
+                            double err = fabs((double)got - ref), mag = dotq_magnitude(type, row, xqt, n);
+                            if (!(err <= 1e-6 * mag + 1e-30)) bad++;
+                            if (mag > 0 && err / mag > worst) worst = err / mag;
+                        }
+                    }
+                    CHECK_MSG(bad == 0 && stray == 0, "%s gemm %s n=%zu rows=%d tokens=%d: %d wrong (worst %.2g), %d stray",
+                              kt->name, ggml_type_name(type), n, n_rows, n_tok, bad, worst, stray);
+                }
+            }
+        }
+    }
+    free(w), free(x), free(y), free(xq), free(xt), free(scratch);
+}
+
 /* op_matmul (the active table, two threads) against row-by-row reference
  * dots: decode and prefill shapes, token counts around KERN_NT, row tiles
  * and the prefill xq buffer beyond the scratch. */
@@ -325,8 +411,8 @@ static void test_matmul(void) {
     const kern_table *kt = kern_active();
     threadpool *tp = tp_create(2);
     if (!CHECK(tp != NULL)) return;
-    static const int toks[] = {1, 2, 3, 4, 5, 9, 64};
-    static const int64_t shapes[][2] = {{32, 7}, {96, 37}, {2048, 19}, {160, 300}};
+    static const int toks[] = {1, 2, 3, 4, 5, 9, 17, 33, 64};
+    static const int64_t shapes[][2] = {{32, 7}, {96, 37}, {2048, 19}, {160, 300}, {64, 32}, {128, 64}, {64, 504}};
     for (size_t ti = 0; ti < N_TYPES; ti++) {
         ggml_type type = g_types[ti];
         for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
@@ -372,7 +458,7 @@ int main(void) {
     const kern_table *tables[8];
     int n = kern_available(tables, 8);
     CHECK(n >= 1 && tables[0] == kern_scalar());
-    int active_listed = 0;
+    int active_listed = 0, tiled = 0;
     for (int i = 0; i < n && i < 8; i++) {
         printf("kernel table: %s\n", tables[i]->name);
         active_listed |= tables[i] == kern_active();
@@ -381,7 +467,13 @@ int main(void) {
         test_quantize(tables[i]);
         test_dotq(tables[i]);
         test_dot_nt(tables[i]);
+        if (tables[i]->gemm[GGML_TYPE_Q8_0]) {
+            CHECK(tables[i]->pack_xt && tables[i]->gemm[GGML_TYPE_Q4_0]);
+            test_tiles(tables[i]);
+            tiled = 1;
+        }
     }
+    if (!tiled) printf("matrix-tile kernels (AMX): not available on this CPU or OS, not tested\n");
     CHECK(active_listed);
     test_matmul();
     return CHECK_DONE();
