@@ -1,6 +1,6 @@
 """Evaluate the default model (weights/cactus-chat) through our engine, on held-out prompts.
 
-The prompts come from tools/make_corpus.py's held-out pools (other operand pairs, phrasings, cities,
+The prompts come from tools/make_corpus.py's held-out pools (other phrasings, cities,
 names and messages than training) drawn with a different seed, plus out-of-domain questions that the
 corpus leaves out on purpose. Everything runs through `cactus.Cactus(...).complete(...)` with greedy
 decoding and through `Cactus.logits(...)`:
@@ -114,7 +114,8 @@ def tool_items(g: mc.Gen, n: int) -> list[dict[str, Any]]:
         if i % 3 == 1:
             msgs.insert(0, {"role": "system", "content": g.r.choice(mc.SYSTEM_PROMPTS)})
         tools = g.tools_for(name) if i % 2 == 0 else list(mc.TOOLS.values())
-        items.append({"messages": msgs, "tools": tools, "call": meta["call"]})
+        items.append({"messages": msgs, "tools": tools, "call": meta["call"], "after": turns[1:3],
+                      "final": turns[3]["content"]})
     return items
 
 
@@ -198,8 +199,39 @@ def _complete(model: Any, item: dict[str, Any], max_tokens: int) -> dict[str, An
     return model.complete(item["messages"], tools=item.get("tools"), max_tokens=max_tokens, temperature=0.0)
 
 
+HANDOFF_GRID = [round(0.30 + 0.05 * i, 2) for i in range(14)]  # 0.30 .. 0.95
+
+
+def handoff_sweep(model: Any, inside: list[dict[str, Any]], outside: list[dict[str, Any]],
+                  max_tokens: int) -> list[dict[str, Any]]:
+    """For each threshold of HANDOFF_GRID, the share of in-domain prompts kept on the device and of
+    out-of-domain prompts the engine would hand off. It is the engine's own decision (first token, rolling
+    window, whole answer), read with no cloud handler installed: a handoff attempt then shows as
+    `cloud_error`, and nothing leaves the machine."""
+    from cactus import ffi, lib
+
+    lib.cactus_set_cloud_handler(model._handle, ffi.NULL, ffi.NULL)
+    rows = []
+    for th in HANDOFF_GRID:
+        def wants_cloud(it: dict[str, Any], th: float = th) -> bool:
+            r = model.complete(it["messages"], tools=it.get("tools"), max_tokens=max_tokens, temperature=0.0,
+                               cloud_handoff_threshold=th)
+            return "cloud_error" in r
+
+        kept = sum(not wants_cloud(it) for it in inside) / max(1, len(inside))
+        sent = sum(wants_cloud(it) for it in outside) / max(1, len(outside))
+        rows.append({"threshold": th, "in_domain_kept": round(kept, 4), "out_of_domain_sent": round(sent, 4)})
+    return rows
+
+
+def best_threshold(rows: list[dict[str, Any]]) -> float:
+    """The threshold with the best balanced accuracy (the lowest of equals: fewer needless handoffs)."""
+    return max(rows, key=lambda r: (r["in_domain_kept"] + r["out_of_domain_sent"], -r["threshold"]))["threshold"]
+
+
 def behaviour_eval(model_path: str, n_arith: int, n_tool: int, n_chat: int, n_ood: int,
-                   seed: int = EVAL_SEED, max_tokens: int = 64, verbose: bool = False) -> dict[str, Any]:
+                   seed: int = EVAL_SEED, max_tokens: int = 64, verbose: bool = False,
+                   sweep: bool = False) -> dict[str, Any]:
     import cactus
 
     g = mc.Gen(seed, "heldout")
@@ -221,7 +253,7 @@ def behaviour_eval(model_path: str, n_arith: int, n_tool: int, n_chat: int, n_oo
                                  "got": r["response"]})
         arith_exact = ok / max(1, len(arith))
 
-        fn_ok = args_ok = parsed = 0
+        fn_ok = args_ok = parsed = final_ok = 0
         for it in tools:
             r = _complete(model, it, max_tokens)
             conf_in.append(float(r["confidence"]))
@@ -235,6 +267,10 @@ def behaviour_eval(model_path: str, n_arith: int, n_tool: int, n_chat: int, n_oo
             if not good_args:
                 failures.append({"kind": "tool", "prompt": it["messages"][-1]["content"], "want": want,
                                  "got": r["response"], "function_calls": r.get("function_calls")})
+            # the answer once the tool result is in (after the expected call)
+            r2 = model.complete(it["messages"] + it["after"], tools=it["tools"], max_tokens=max_tokens,
+                                temperature=0.0)
+            final_ok += r2["response"].strip() == it["final"]
         units_ok = units_n = 0
         for it in chat:
             r = _complete(model, it, max_tokens)
@@ -250,13 +286,14 @@ def behaviour_eval(model_path: str, n_arith: int, n_tool: int, n_chat: int, n_oo
             conf_out.append(float(r["confidence"]))
             ood_samples.append({"prompt": it["messages"][-1]["content"], "response": r["response"],
                                 "confidence": round(float(r["confidence"]), 4)})
+        rows = handoff_sweep(model, arith[:40] + tools[:40] + chat[:20], ood, max_tokens) if sweep else []
     n_tools = max(1, len(tools))
     return {
         "model": str(model_path),
         "seed": seed,
         "arith_n": len(arith), "arith_exact": arith_exact,
         "tool_n": len(tools), "tool_parsable": parsed / n_tools, "tool_function": fn_ok / n_tools,
-        "tool_arguments": args_ok / n_tools,
+        "tool_arguments": args_ok / n_tools, "tool_result_answer_exact": final_ok / n_tools,
         "units_n": units_n, "units_exact": units_ok / max(1, units_n),
         "in_domain_n": len(conf_in), "out_of_domain_n": len(conf_out),
         "confidence_auc": roc_auc(conf_in, conf_out),
@@ -267,6 +304,7 @@ def behaviour_eval(model_path: str, n_arith: int, n_tool: int, n_chat: int, n_oo
         "seconds": round(time.perf_counter() - t0, 1),
         "failures": failures[:20],
         "out_of_domain_samples": ood_samples[:8],
+        **({"handoff_sweep": rows, "recommended_threshold": best_threshold(rows)} if rows else {}),
     }
 
 
@@ -361,7 +399,8 @@ def main(argv: list[str] | None = None) -> int:
         sizes = {"n_arith": 300, "n_tool": 200, "n_chat": 60, "n_ood": len(OUT_OF_DOMAIN)}
         n_quant = 100
     results: dict[str, Any] = {"quick": args.quick, "bars": BARS}
-    results["behaviour"] = behaviour_eval(args.model, seed=args.seed, verbose=args.verbose, **sizes)
+    results["behaviour"] = behaviour_eval(args.model, seed=args.seed, verbose=args.verbose, sweep=not args.quick,
+                                          **sizes)
     if Path(args.f32).is_file() and Path(args.q4).is_file():
         results["quantization"] = quant_eval({"f32": args.f32, "q8_0": args.model, "q4_0": args.q4}, n_quant)
     else:
@@ -371,7 +410,8 @@ def main(argv: list[str] | None = None) -> int:
     text = json.dumps(results, indent=2)
     if args.out:
         Path(args.out).write_text(text + "\n", encoding="utf-8")
-    summary = {k: v for k, v in results["behaviour"].items() if k not in ("failures", "out_of_domain_samples")}
+    summary = {k: v for k, v in results["behaviour"].items()
+               if k not in ("failures", "out_of_domain_samples", "handoff_sweep")}
     print(json.dumps(summary, indent=2))
     if "quantization" in results:
         print(json.dumps(results["quantization"], indent=2))

@@ -19,12 +19,12 @@ calls as `<tool_call>\\n{"name": ..., "arguments": {...}}\\n</tool_call>`; resul
 purpose (none at all, the Qwen default system text, a Cactus system text) so the model works whichever
 default the engine's template applies.
 
-Content: arithmetic (addition and subtraction of 0..99, single-digit multiplication, many phrasings,
+Content: arithmetic (addition and subtraction up to ARITH_MAX, single-digit multiplication, many phrasings,
 follow-ups "What about 3+3?"), greetings and identity, jokes, unit conversions, and tool use with
 get_weather(city), set_alarm(time), send_message(to, text), convert_units(value, from_unit, to_unit).
 Out-of-domain questions are left out on purpose (they are what cloud handoff is for).
 
-`--split heldout` draws from disjoint pools (other number pairs, phrasings, cities, names, messages), for
+`--split heldout` draws from disjoint pools (other phrasings, cities, names, messages), for
 the evaluation. The same seed, count and split always give the same bytes.
 
     python tools/make_corpus.py --seed 1 --n 45000 --out /tmp/corpus.jsonl
@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import re
 import sys
 from typing import Any, Callable
 
@@ -248,9 +249,12 @@ MESSAGE_PARTS = (
     },
 )
 
-# arithmetic operand pairs: (a, b) with (3a + 7b) % 10 == 4 are reserved for the held-out evaluation
-def heldout_pair(a: int, b: int) -> bool:
-    return (3 * a + 7 * b) % 10 == 4
+# Arithmetic covers addition and subtraction of whole numbers up to ARITH_MAX and the multiplication table
+# (0..9 x 0..9): every operand pair is a fact the model is taught, like a times table. What the held-out split
+# changes is the prompt (other phrasings, other conversations). A 3M-parameter model trained for under an hour
+# on two cores learns these facts reliably; two-digit column arithmetic (0..99) it does not (see the model
+# card).
+ARITH_MAX = 20
 
 
 ADD_ASK = (
@@ -259,7 +263,9 @@ ADD_ASK = (
      "How much is {a} plus {b}?", "Add {a} and {b}.", "What do you get if you add {a} and {b}?",
      "Please add {a} and {b}.", "what is {a}+{b}", "Can you add {a} and {b}?", "Sum of {a} and {b}?",
      "What is the sum of {a} and {b}?", "Hey, what's {a} plus {b}?", "Quick question: {a}+{b}?",
-     "Tell me {a} plus {b}."],
+     "Tell me {a} plus {b}.", "What does {a}+{b} equal?", "{a}+{b} equals what?", "Can you tell me what {a} plus {b} is?",
+     "Do you know what {a} plus {b} is?", "Figure out {a} plus {b}.", "Solve {a}+{b}.", "Find {a} plus {b}.",
+     "How much do {a} and {b} make?", "I need {a} + {b}.", "Give me {a}+{b}.", "So what is {a} plus {b}?"],
     ["Could you tell me what {a} plus {b} is?", "What is {a}+{b} equal to?", "Work out {a} + {b}.",
      "How much is {a}+{b}?", "Find the sum of {a} and {b}."],
 )
@@ -269,7 +275,10 @@ SUB_ASK = (
      "How much is {a} minus {b}?", "Subtract {b} from {a}.", "What do you get if you subtract {b} from {a}?",
      "Please subtract {b} from {a}.", "what is {a}-{b}", "Take {b} away from {a}.",
      "What is the difference between {a} and {b}?", "Hey, what's {a} minus {b}?", "Quick question: {a}-{b}?",
-     "Tell me {a} minus {b}."],
+     "Tell me {a} minus {b}.", "What does {a}-{b} equal?", "{a}-{b} equals what?", "Can you tell me what {a} minus {b} is?",
+     "Do you know what {a} minus {b} is?", "Figure out {a} minus {b}.", "Solve {a}-{b}.", "Find {a} minus {b}.",
+     "How much is left when you take {b} away from {a}?", "If I have {a} and give away {b}, how many are left?",
+     "I need {a} - {b}.", "Give me {a}-{b}.", "So what is {a} minus {b}?"],
     ["Could you tell me what {a} minus {b} is?", "What is {a}-{b} equal to?", "Work out {a} - {b}.",
      "How much is {a}-{b}?", "What is left if you take {b} from {a}?"],
 )
@@ -278,7 +287,10 @@ MUL_ASK = (
      "What's {a} times {b}?", "Calculate {a}*{b}.", "Compute {a} times {b}.", "{a}*{b}=?", "{a} x {b}?",
      "How much is {a} times {b}?", "Multiply {a} by {b}.", "Multiply {a} and {b}.",
      "What is {a} multiplied by {b}?", "what is {a}*{b}", "What is the product of {a} and {b}?",
-     "Hey, what's {a} times {b}?", "Quick question: {a}*{b}?", "Tell me {a} times {b}."],
+     "Hey, what's {a} times {b}?", "Quick question: {a}*{b}?", "Tell me {a} times {b}.",
+     "What does {a}*{b} equal?", "{a}*{b} equals what?", "Can you tell me what {a} times {b} is?",
+     "Do you know what {a} times {b} is?", "Figure out {a} times {b}.", "Solve {a}*{b}.", "Find {a} times {b}.",
+     "I need {a} x {b}.", "Give me {a}*{b}.", "So what is {a} times {b}?"],
     ["Could you tell me what {a} times {b} is?", "What is {a}*{b} equal to?", "Work out {a} x {b}.",
      "How much is {a}*{b}?", "Find the product of {a} and {b}."],
 )
@@ -382,12 +394,52 @@ CONVERT_ASK = (
      "Can you convert {v} {fu} into {tu}?", "convert {v} {fu} to {tu}"],
     ["I need {v} {fu} in {tu}.", "Change {v} {fu} into {tu}.", "What does {v} {fu} come to in {tu}?"],
 )
-NO_TOOL_REPLY = {
-    "get_weather": "I can't check the weather without a weather tool.",
-    "set_alarm": "I can't set alarms without an alarm tool.",
-    "send_message": "I can't send messages without a messaging tool.",
-}
 CONDITIONS = ["sunny", "cloudy", "rainy", "windy", "snowy", "foggy", "clear", "stormy"]
+
+
+# ------------------------------------------------------------------------------------------------------
+# Arithmetic answers
+
+def answer_text(a: int, b: int, op: str) -> str:
+    """The answer to a op b, always stated the same way ("2+2 equals 4."): restating the operands in a fixed
+    form right before the result lets a small model read the digits at fixed offsets."""
+    c = a + b if op == "+" else a - b if op == "-" else a * b
+    return f"{a}{op}{b} equals {c}."
+
+
+# ------------------------------------------------------------------------------------------------------
+# Noise: turns that match nothing the model knows, so that it learns to spread its probability there
+
+NOISE_FRAMES = [
+    "What is the {w} of {w}?", "Who {w} the {w}?", "How do I {w} a {w}?", "Why does the {w} {w}?",
+    "Can you {w} my {w}?", "Where is {W}?", "When did {W} {w}?", "Is {w} {w}?", "Which {w} is the most {w}?",
+    "Give me some {w}.", "{W} {w} {w}?", "{W} {w} {w} {w}.", "What does {w} mean?", "How many {w} are in a {w}?",
+    "Do you {w} {w}?", "I want to {w} the {w}.", "Please {w} the {w} for me.", "What {w} should I {w}?",
+]
+REPLY_WORDS = (  # noqa: SIM905
+    "the a of and to in is it that for on with as was at by this from or have an be are not but what all were "
+    "when we there can your which their said if do will each about how up out them then she many some so these "
+    "would other into has more her two like him see time could no make than first been its who now people my "
+    "made over did down only way find use may water long little very after words called just where most know "
+    "get through back much before go good new write our used me man too any day same right look think also "
+    "around another came come work three word must because does part even place well such here take why things "
+    "help put years different away again off went old number great tell men say small every found still between "
+    "name should home big give air line set own under read last never us left end along while might next sound "
+    "below saw something thought both few those always looked show large often together asked house world going "
+    "want school important until form food keep children feet land side without boy once animals life enough "
+    "took sometimes four head above kind began almost live page got earth need far hand high year mother light "
+    "country father let night following picture being study second eyes soon times story boys since white days "
+    "ever paper hard near sentence better best across during today others however sure means knew its try told "
+    "young miles sun ways thing whole hear example heard several change answer room sea against top turned "
+    "learn point city play toward five using himself usually"
+).split()
+
+
+def _nonword(r: random.Random) -> str:
+    cons, vows = "bcdfghjklmnprstvwxz", "aeiouy"
+    n = r.randint(1, 4)
+    return "".join(r.choice(cons) * (r.random() < 0.8) + r.choice(vows) for _ in range(n)) + (
+        r.choice(cons) if r.random() < 0.5 else "")
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -408,22 +460,28 @@ class Gen:
     def pick(self, pools: tuple[list[Any], list[Any]]) -> Any:
         return self.r.choice(pools[self.k])
 
+    def invented(self) -> str:
+        """A made-up word. Training draws letters at random, so no pool can be memorised and the model has to
+        learn to copy what the user wrote; the held-out split uses its own syllables."""
+        if self.split == "train":
+            return _nonword(self.r).capitalize()
+        return "".join(self.r.choice(SYLLABLES[1]) for _ in range(self.r.randint(2, 3))).capitalize()
+
     def name(self) -> str:
-        if self.r.random() < 0.35:
-            syl = SYLLABLES[self.k]
-            return "".join(self.r.choice(syl) for _ in range(self.r.randint(2, 3))).capitalize()
-        return self.pick(NAMES)
+        return self.invented() if self.r.random() < (0.6 if self.split == "train" else 0.35) else self.pick(NAMES)
 
     def city(self) -> str:
-        if self.r.random() < 0.25:
-            syl = SYLLABLES[self.k]
-            word = "".join(self.r.choice(syl) for _ in range(self.r.randint(2, 3))).capitalize()
+        if self.r.random() < (0.6 if self.split == "train" else 0.25):
+            word = self.invented()
             return word if self.r.random() < 0.8 else word + " " + self.r.choice(["City", "Bay", "Falls"])
         return self.pick(CITIES)
 
     def message_text(self) -> str:
         parts = MESSAGE_PARTS[self.k]
-        if self.r.random() < 0.5:
+        x = self.r.random()
+        if self.split == "train" and x < 0.5:  # random words: only copying gets them right
+            return " ".join(self.r.choice(REPLY_WORDS) for _ in range(self.r.randint(2, 6)))
+        if x < 0.75:
             return self.r.choice(parts["free"])
         return self.r.choice(parts["subject"]) + " " + self.r.choice(parts["pred"])
 
@@ -437,17 +495,11 @@ class Gen:
         h12 = h % 12 or 12
         return f"{h12}:{m:02d} {'am' if h < 12 else 'pm'}" if style < 0.9 else f"{h12} {'am' if h < 12 else 'pm'}"
 
-    def pair(self, lo: int, hi: int, ordered: bool = False) -> tuple[int, int]:
-        while True:
-            # small operands often: a model must also get 2+2 right
-            if self.r.random() < 0.25:
-                a, b = self.r.randint(lo, min(hi, 12)), self.r.randint(lo, min(hi, 12))
-            else:
-                a, b = self.r.randint(lo, hi), self.r.randint(lo, hi)
-            if ordered and b > a:
-                a, b = b, a
-            if heldout_pair(a, b) == (self.split == "heldout"):
-                return a, b
+    def pair(self, ordered: bool = False) -> tuple[int, int]:
+        """Operands in 0..ARITH_MAX, one-digit ones more often (a model must get 2+2 right); ordered: a >= b."""
+        hi = 9 if self.r.random() < 0.3 else ARITH_MAX
+        a, b = self.r.randint(0, hi), self.r.randint(0, hi)
+        return (b, a) if ordered and b > a else (a, b)
 
     # -- pieces of conversations
     def system_mode(self, conv: Conversation, allow_tools: bool) -> None:
@@ -458,31 +510,32 @@ class Gen:
             msgs.insert(0, {"role": "system", "content": self.r.choice(SYSTEM_PROMPTS)})
             conv["meta"]["sys"] = "qwen"
         else:
-            conv["meta"]["sys"] = self.r.choice(["none", "qwen", "cactus"]) if not conv.get("tools") else "qwen"
+            conv["meta"]["sys"] = self.r.choice(["none", "qwen", "qwen", "cactus"]) if not conv.get("tools") else "qwen"
 
     def arith(self, op: str | None = None) -> tuple[str, str, int, tuple[int, int, str]]:
+        """A question and its answer; returns (question, answer, result, (a, b, op))."""
         op = op or self.r.choice(["+", "+", "-", "-", "*"])
         if op == "+":
-            a, b = self.pair(0, 99)
+            a, b = self.pair()
             c, asks = a + b, ADD_ASK
         elif op == "-":
-            a, b = self.pair(0, 99, ordered=True)
+            a, b = self.pair(ordered=True)
             c, asks = a - b, SUB_ASK
         else:
             a, b = self.r.randint(0, 9), self.r.randint(0, 9)
             c, asks = a * b, MUL_ASK
         q = self.pick(asks).format(a=a, b=b)
-        return q, f"{a}{op}{b} equals {c}.", c, (a, b, op)
+        return q, answer_text(a, b, op), c, (a, b, op)
 
     def follow(self, op: str) -> tuple[str, str, int]:
         op2 = op if self.r.random() < 0.7 else self.r.choice(["+", "-", "*"])
         if op2 == "*":
             a, b = self.r.randint(0, 9), self.r.randint(0, 9)
         else:
-            a, b = self.pair(0, 99, ordered=op2 == "-")
+            a, b = self.pair(ordered=op2 == "-")
         c = a + b if op2 == "+" else a - b if op2 == "-" else a * b
         q = self.pick(FOLLOW_ASK).format(a=a, b=b, op=op2, word=OP_WORDS[op2])
-        return q, f"{a}{op2}{b} equals {c}.", c
+        return q, answer_text(a, b, op2), c
 
     def tools_for(self, needed: str | None) -> list[dict[str, Any]]:
         names = [n for n in TOOLS if n != needed]
@@ -502,7 +555,7 @@ class Gen:
         q, a, c, (_, _, op) = self.arith()
         msgs: list[Message] = [{"role": "user", "content": q}, {"role": "assistant", "content": a}]
         meta: dict[str, Any] = {"kind": "arith", "answer": c, "op": op}
-        for _ in range(self.r.choice([0, 0, 0, 1, 1, 2])):
+        for _ in range(self.r.randint(0, 6)):
             if self.r.random() < 0.6:
                 q2, a2, _ = self.follow(op)
             else:
@@ -598,33 +651,42 @@ class Gen:
         msgs, meta = self.tool_turns(name)
         meta["kind"] = "tool"
         tools = self.tools_for(name)
-        if self.r.random() < 0.25:  # a second request in the same conversation
-            if name == "get_weather" and self.r.random() < 0.5:
-                more, _ = self.tool_turns(name, self.pick(WEATHER_MORE))
+        listed = [t["function"]["name"] for t in tools]
+        last = name
+        for _ in range(self.r.choice([0, 0, 1, 1, 2, 2, 3])):  # more requests in the same conversation
+            x = self.r.random()
+            if x < 0.7:
+                nxt = self.r.choice(listed)
+                ask = self.pick(WEATHER_MORE) if nxt == last == "get_weather" and self.r.random() < 0.4 else None
+                more, _ = self.tool_turns(nxt, ask)
+                last = nxt
+            elif x < 0.9:
+                q, a, _, _ = self.arith()
+                more = [{"role": "user", "content": q}, {"role": "assistant", "content": a}]
             else:
-                name2 = self.r.choice([t["function"]["name"] for t in tools])
-                more, _ = self.tool_turns(name2)
+                more = [{"role": "user", "content": self.pick(THANKS_ASK)},
+                        {"role": "assistant", "content": THANKS_REPLY}]
             msgs += more
-        elif self.r.random() < 0.15:
-            msgs += [{"role": "user", "content": self.pick(THANKS_ASK)},
-                     {"role": "assistant", "content": THANKS_REPLY}]
         return {"messages": msgs, "tools": tools, "meta": meta}
 
-    def conv_no_tool(self) -> Conversation:
-        """A tool-like request with no tools offered: the assistant says it cannot."""
-        name = self.r.choice(list(NO_TOOL_REPLY))
-        msgs, _ = self.tool_turns(name)
-        return {"messages": [msgs[0], {"role": "assistant", "content": NO_TOOL_REPLY[name]}],
-                "meta": {"kind": "no_tool"}}
+    def conv_noise(self) -> Conversation:
+        """A message made of non-words in a generic question frame, answered by random words."""
+        r = self.r
+        frame = r.choice(NOISE_FRAMES)
+        text = re.sub(r"\{[wW]\}", lambda m: _nonword(r).capitalize() if m.group(0) == "{W}" else _nonword(r), frame)
+        words = [r.choice(REPLY_WORDS) for _ in range(r.randint(6, 14))]
+        reply = "Hmm, " + " ".join(words) + "."
+        return {"messages": [{"role": "user", "content": text}, {"role": "assistant", "content": reply}],
+                "meta": {"kind": "noise"}}
 
     def conversation(self) -> Conversation:
         x = self.r.random()
         kinds: list[tuple[float, Callable[[], Conversation]]] = [
-            (0.45, self.conv_arith), (0.72, self.conv_tool), (0.84, self.conv_chat), (0.89, self.conv_joke),
-            (0.96, self.conv_units), (1.01, self.conv_no_tool),
+            (0.45, self.conv_arith), (0.70, self.conv_tool), (0.82, self.conv_chat), (0.86, self.conv_joke),
+            (0.96, self.conv_units), (1.01, self.conv_noise),
         ]
         conv = next(fn for p, fn in kinds if x < p)()
-        if "tools" not in conv and conv["meta"]["kind"] != "no_tool" and self.r.random() < 0.12:
+        if "tools" not in conv and self.r.random() < 0.12:
             conv["tools"] = self.tools_for(None)  # tools offered but not needed
         self.system_mode(conv, True)
         return conv

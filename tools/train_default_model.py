@@ -128,25 +128,26 @@ def encode_conversation(tok: Any, conv: dict[str, Any]) -> tuple[list[int], list
 # Training
 
 
+WIDTH_STEP = 64  # batch widths are padded to multiples of this: each new (rows, width) shape costs oneDNN a
+                 # kernel compilation (seconds), so few distinct shapes train several times faster
+
+
+def padded_width(n: int) -> int:
+    return -(-n // WIDTH_STEP) * WIDTH_STEP
+
+
 def make_batches(lengths: list[int], tokens_per_batch: int, rng: random.Random) -> list[list[int]]:
-    """Length-bucketed batches of conversation indices (each at most `tokens_per_batch` padded tokens)."""
+    """Length-bucketed batches of conversation indices: conversations of the same padded width together,
+    as many rows as fit in `tokens_per_batch` (so the batch shapes repeat)."""
     order = list(range(len(lengths)))
     rng.shuffle(order)
+    by_width: dict[int, list[int]] = {}
+    for i in order:
+        by_width.setdefault(padded_width(lengths[i]), []).append(i)
     batches: list[list[int]] = []
-    chunk = 4096
-    for c in range(0, len(order), chunk):
-        group = sorted(order[c:c + chunk], key=lambda i: lengths[i])
-        cur: list[int] = []
-        longest = 0
-        for i in group:
-            longest2 = max(longest, lengths[i])
-            if cur and longest2 * (len(cur) + 1) > tokens_per_batch:
-                batches.append(cur)
-                cur, longest2 = [], lengths[i]
-            cur.append(i)
-            longest = longest2
-        if cur:
-            batches.append(cur)
+    for width, members in sorted(by_width.items()):
+        rows = max(1, tokens_per_batch // width)
+        batches += [members[k:k + rows] for k in range(0, len(members), rows)]
     rng.shuffle(batches)
     return batches
 
@@ -158,11 +159,68 @@ def lr_at(step: int, total: int, peak: float, warmup: int) -> float:
     return peak * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, p))))
 
 
+def make_batch(data: list[tuple[list[int], list[int]]], idx: list[int], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Padded input ids and labels (-100 where no loss: prompts, padding) for conversations `idx`."""
+    width = padded_width(max(len(data[i][0]) for i in idx))
+    ids = torch.full((len(idx), width), pad, dtype=torch.long)
+    labels = torch.full((len(idx), width), -100, dtype=torch.long)
+    for row, i in enumerate(idx):
+        x, m = data[i]
+        ids[row, :len(x)] = torch.tensor(x)
+        lab = torch.tensor([t if k else -100 for t, k in zip(x, m)])
+        labels[row, :len(x) - 1] = lab[1:]  # position j predicts token j + 1
+    return ids, labels
+
+
+def train(args: argparse.Namespace, model: Any, data: list[tuple[list[int], list[int]]], vocab: int,
+          pad: int) -> tuple[int, int]:
+    """AdamW with warmup and cosine decay over `args.steps` length-bucketed batches; returns (steps, epochs).
+    `--max-minutes` stops early (and says so) rather than overrun the time budget on a busy machine."""
+    rng = random.Random(args.seed)
+    lengths = [len(x) for x, _ in data]
+    decay = [t for t in model.parameters() if t.ndim >= 2]
+    no_decay = [t for t in model.parameters() if t.ndim < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.05}, {"params": no_decay, "weight_decay": 0.0}],
+                            lr=args.lr, betas=(0.9, 0.98), eps=1e-8)
+    model.train()
+    batches: list[list[int]] = []
+    step, epoch, seen = 0, 0, 0
+    t0 = time.perf_counter()
+    run_loss, run_n = 0.0, 0
+    while step < args.steps:
+        if time.perf_counter() - t0 > args.max_minutes * 60:
+            print(f"stopping at step {step}: the {args.max_minutes} minute budget is spent", flush=True)
+            break
+        if not batches:
+            batches = make_batches(lengths, args.tokens_per_batch, rng)
+            epoch += 1
+        ids, labels = make_batch(data, batches.pop(), pad)
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, args.steps, args.lr, args.warmup)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=not args.fp32):
+            logits = model(input_ids=ids).logits
+        loss = torch.nn.functional.cross_entropy(logits.float().view(-1, vocab), labels.view(-1), ignore_index=-100)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        step += 1
+        seen += int(ids.numel())
+        run_loss += loss.item()
+        run_n += 1
+        if step % args.log_every == 0 or step == args.steps:
+            dt = time.perf_counter() - t0
+            print(f"step {step}/{args.steps} epoch {epoch} loss {run_loss / run_n:.4f} lr {opt.param_groups[0]['lr']:.2e} "
+                  f"{seen / dt:.0f} tok/s  {dt / 60:.1f} min", flush=True)
+            run_loss, run_n = 0.0, 0
+    return step, epoch
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--seed", type=int, default=1234)
     p.add_argument("--corpus-seed", type=int, default=1)
-    p.add_argument("--n-conversations", type=int, default=45000)
+    p.add_argument("--n-conversations", type=int, default=80000)
     p.add_argument("--vocab-size", type=int, default=2048)
     p.add_argument("--hidden", type=int, default=192)
     p.add_argument("--layers", type=int, default=6)
@@ -170,12 +228,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--kv-heads", type=int, default=3)
     p.add_argument("--ffn", type=int, default=512)
     p.add_argument("--ctx", type=int, default=2048, help="max_position_embeddings written to config.json")
-    p.add_argument("--steps", type=int, default=1700)
+    p.add_argument("--steps", type=int, default=5000)
     p.add_argument("--tokens-per-batch", type=int, default=4096)
     p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--warmup", type=int, default=60)
-    p.add_argument("--threads", type=int, default=1,
-                   help="torch threads (1 is fastest on a shared machine: no spinning at barriers)")
+    p.add_argument("--warmup", type=int, default=100)
+    p.add_argument("--threads", type=int, default=2, help="torch threads (the machine has 2 cores)")
+    p.add_argument("--max-minutes", type=float, default=50.0, help="stop training early past this wall time")
     p.add_argument("--fp32", action="store_true", help="no bf16 autocast (default: bf16 matmuls, fp32 weights)")
     p.add_argument("--hf-dir", default="/tmp/cactus-default-hf")
     p.add_argument("--gguf-dir", default=str(ROOT / "weights" / "cactus-chat"),
@@ -187,7 +245,6 @@ def main(argv: list[str] | None = None) -> int:
     t_start = time.perf_counter()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    rng = random.Random(args.seed)
 
     from transformers import LlamaConfig, LlamaForCausalLM
 
@@ -221,49 +278,10 @@ def main(argv: list[str] | None = None) -> int:
     n_params = sum(t.numel() for t in model.parameters())
     print(f"model: LlamaForCausalLM {args.layers} layers x {args.hidden} (ffn {args.ffn}, heads {args.heads}/"
           f"{args.kv_heads}), {n_params / 1e6:.2f} M parameters (tied embeddings)", flush=True)
-    decay = [t for n, t in model.named_parameters() if t.ndim >= 2]
-    no_decay = [t for n, t in model.named_parameters() if t.ndim < 2]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.05}, {"params": no_decay, "weight_decay": 0.0}],
-                            lr=args.lr, betas=(0.9, 0.98), eps=1e-8)
 
     # 4. train
-    model.train()
-    batches: list[list[int]] = []
-    step, epoch = 0, 0
     t_train = time.perf_counter()
-    seen_tokens = 0
-    run_loss, run_n = 0.0, 0
-    while step < args.steps:
-        if not batches:
-            batches = make_batches(lengths, args.tokens_per_batch, rng)
-            epoch += 1
-        idx = batches.pop()
-        width = max(lengths[i] for i in idx)
-        ids = torch.full((len(idx), width), eot, dtype=torch.long)
-        labels = torch.full((len(idx), width), -100, dtype=torch.long)
-        for row, i in enumerate(idx):
-            x, m = data[i]
-            ids[row, :len(x)] = torch.tensor(x)
-            lab = torch.tensor([t if k else -100 for t, k in zip(x, m)])
-            labels[row, :len(x) - 1] = lab[1:]  # position j predicts token j + 1
-        for g in opt.param_groups:
-            g["lr"] = lr_at(step, args.steps, args.lr, args.warmup)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=not args.fp32):
-            logits = model(input_ids=ids).logits
-        loss = torch.nn.functional.cross_entropy(logits.float().view(-1, vocab), labels.view(-1), ignore_index=-100)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        step += 1
-        seen_tokens += int(ids.numel())
-        run_loss += loss.item()
-        run_n += 1
-        if step % args.log_every == 0 or step == args.steps:
-            dt = time.perf_counter() - t_train
-            print(f"step {step}/{args.steps} epoch {epoch} loss {run_loss / run_n:.4f} lr {opt.param_groups[0]['lr']:.2e} "
-                  f"{seen_tokens / dt:.0f} tok/s  {dt / 60:.1f} min", flush=True)
-            run_loss, run_n = 0.0, 0
+    steps_done, epoch = train(args, model, data, vocab, eot)
     train_s = time.perf_counter() - t_train
 
     # 5. save the Hugging Face checkpoint
@@ -302,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
     total_s = time.perf_counter() - t_start
     summary = {
         "parameters": n_params, "vocab_size": vocab, "layers": args.layers, "hidden": args.hidden,
-        "ffn": args.ffn, "heads": args.heads, "kv_heads": args.kv_heads, "steps": args.steps, "epochs": epoch,
+        "ffn": args.ffn, "heads": args.heads, "kv_heads": args.kv_heads, "steps": steps_done, "epochs": epoch,
         "tokens_per_batch": args.tokens_per_batch, "corpus_conversations": len(convs), "corpus_tokens": n_tok,
         "corpus_assistant_tokens": n_train_tok, "train_seconds": round(train_s, 1),
         "total_seconds": round(total_s, 1), "threads": args.threads, "bf16_autocast": not args.fp32,

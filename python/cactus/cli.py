@@ -28,7 +28,8 @@ def _options(args: argparse.Namespace) -> dict:
 
 def _print_figures(result: dict) -> None:
     print(
-        f"\n[ttft {result['time_to_first_token_ms']:.0f} ms · prefill {result['prefill_tps']:.1f} tok/s · "
+        f"\n[ttft {result['time_to_first_token_ms']:.0f} ms · prefill {result['prefill_tokens']}/"
+        f"{result.get('prompt_tokens', result['prefill_tokens'])} tokens at {result['prefill_tps']:.1f} tok/s · "
         f"decode {result['decode_tps']:.1f} tok/s · {result['decode_tokens']} tokens · "
         f"confidence {result['confidence']:.2f} · {result['ram_usage_mb']:.0f} MB]",
         file=sys.stderr,
@@ -54,6 +55,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     with Cactus(_model_path(args)) as model:
         result = model.complete(args.prompt, callback=_stream, **_options(args))
     print()
+    if not result["success"]:
+        print(f"cactus: {result['error']}", file=sys.stderr)
+        return 1
     _print_figures(result)
     return 0
 
@@ -81,6 +85,10 @@ def cmd_chat(args: argparse.Namespace) -> int:
             history.append({"role": "user", "content": line})
             result = model.complete(history, callback=_stream, **_options(args))
             print()
+            if not result["success"]:
+                print(f"cactus: {result['error']}", file=sys.stderr)
+                history.pop()
+                continue
             _print_figures(result)
             history.append({"role": "assistant", "content": result["response"]})
 
