@@ -23,6 +23,7 @@
 /* Nested arrays are legal in the spec but unused in practice; the limit
  * keeps a hostile file from recursing deep into the stack. */
 #define GGUF_MAX_ARRAY_DEPTH 8
+#define GGUF_MIN_ALIGNMENT 8
 /* Smallest possible encodings, used to cap counts before allocating. */
 #define MIN_KV_BYTES 13     /* key length + value type + a 1-byte value */
 #define MIN_ARRAY_BYTES 12  /* element type + element count */
@@ -484,6 +485,11 @@ static int read_alignment(const reader *r, gguf_file *f) {
         return gerr(r, "general.alignment must be a non-negative integer (it is a %s)", gguf_type_name(kv->type));
     if (a == 0 || (a & (a - 1)))
         return gerr(r, "general.alignment %llu is not a power of two", (unsigned long long)a);
+    /* Below 8, an f32 or fp16 tensor could start at an address its type may
+     * not be read from (the kernels load them as floats, in place). */
+    if (a < GGUF_MIN_ALIGNMENT)
+        return gerr(r, "general.alignment %llu is below %d: tensor data would be misaligned",
+                    (unsigned long long)a, GGUF_MIN_ALIGNMENT);
     f->alignment = a;
     return 0;
 }

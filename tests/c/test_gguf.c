@@ -463,6 +463,8 @@ static void test_bad_alignment(void) {
     const struct { uint32_t type; uint64_t value; const char *msg; } cases[] = {
         {GGUF_TYPE_UINT32, 0, "general.alignment 0 is not a power of two"},
         {GGUF_TYPE_UINT32, 48, "general.alignment 48 is not a power of two"},
+        {GGUF_TYPE_UINT32, 2, "general.alignment 2 is below 8: tensor data would be misaligned"},
+        {GGUF_TYPE_UINT32, 1, "general.alignment 1 is below 8"},
         {GGUF_TYPE_INT32, (uint32_t)-32, "must be a non-negative integer (it is a int32)"},
         {GGUF_TYPE_FLOAT32, 0, "must be a non-negative integer (it is a float32)"},
     };
