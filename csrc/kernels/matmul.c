@@ -42,12 +42,35 @@ static int64_t tile_rows(const cx_weight *w) {
     return r > 0 ? r : 1;
 }
 
+/* Decode reads each weight byte once, in address order. Q4_0's integer dot
+ * does twice the work per byte of Q8_0's, and with only the hardware
+ * prefetchers a core running it leaves memory idle while it computes
+ * (TinyLlama shape, 2 threads: 21.5 tok/s, against 34.4 when each row's dot
+ * first asks for the cache lines PREFETCH_BYTES past its own row; 1 to
+ * 2 KiB ahead measured alike, 3 KiB less). Q8_0 rows keep memory busy
+ * without help: the same prefetches gained nothing there in one run and
+ * cost 20% in another (13.1 -> 10.4 tok/s). */
+#ifndef PREFETCH_BYTES
+#define PREFETCH_BYTES 1024
+#endif
+
+static inline void prefetch_row_ahead(const uint8_t *base, size_t off, size_t row_bytes, size_t end) {
+    size_t p = (off + PREFETCH_BYTES) & ~(size_t)63, stop = off + PREFETCH_BYTES + row_bytes;
+    if (stop > end) stop = end;
+    for (; p < stop; p += 64) __builtin_prefetch(base + p, 0, 3);
+}
+
 static void rows_quant(const matmul_job *j, int64_t r0, int64_t r1) {
     const cx_weight *w = j->w;
     size_t n = (size_t)w->n_in, n_out = (size_t)w->n_out, xs = j->xq_stride;
     kern_dotq_fn dotq = j->kt->dotq[w->type];
     if (j->n_tok == 1) {
-        for (int64_t r = r0; r < r1; r++) j->y[r] = dotq(w->data + (size_t)r * w->row_bytes, j->xq, n);
+        size_t rb = w->row_bytes, end = (size_t)r1 * rb;
+        int ahead = w->type == GGML_TYPE_Q4_0;
+        for (int64_t r = r0; r < r1; r++) {
+            if (ahead) prefetch_row_ahead(w->data, (size_t)r * rb, rb, end);
+            j->y[r] = dotq(w->data + (size_t)r * rb, j->xq, n);
+        }
         return;
     }
     kern_dotq_nt_fn dotq_nt = j->kt->dotq_nt[w->type];
