@@ -50,9 +50,7 @@ static int64_t tile_rows(const cx_weight *w) {
  * 2 KiB ahead measured alike, 3 KiB less). Q8_0 rows keep memory busy
  * without help: the same prefetches gained nothing there in one run and
  * cost 20% in another (13.1 -> 10.4 tok/s). */
-#ifndef PREFETCH_BYTES
 #define PREFETCH_BYTES 1024
-#endif
 
 static inline void prefetch_row_ahead(const uint8_t *base, size_t off, size_t row_bytes, size_t end) {
     size_t p = (off + PREFETCH_BYTES) & ~(size_t)63, stop = off + PREFETCH_BYTES + row_bytes;
