@@ -44,6 +44,19 @@ def test_model_is_shipped_and_matches_its_card() -> None:
         (Path(cactus.default_model_path()) / MODEL.name).is_file()
 
 
+def _has_run(ids: list, run: list) -> bool:
+    return any(ids[i:i + len(run)] == run for i in range(len(ids) - len(run) + 1))
+
+
+@pytest.mark.parametrize("name", ["Krakow", "Veve City", "Ulpes", "the doctor was moved"])
+def test_a_name_is_the_same_tokens_in_the_request_and_in_the_call(model, name: str) -> None:
+    """The tokenizer never merges a space or a quote into the word after it (TRAIN_REGEX in
+    tools/train_default_model.py), so an argument in the call is a plain copy of the request's tokens."""
+    word = model.tokenize(name)
+    assert _has_run(model.tokenize(f"What is the weather in {name}?"), word)
+    assert _has_run(model.tokenize(f'{{"name": "get_weather", "arguments": {{"city": "{name}"}}}}'), word)
+
+
 def test_cactus_run_what_is_two_plus_two() -> None:
     """The README's first command, as a user types it (a seed only to make the test repeatable)."""
     out = subprocess.run([sys.executable, "-m", "cactus", "run", "What is 2+2?", "--seed", "1"], check=False,
@@ -83,11 +96,15 @@ def test_quick_eval_confidence_separates_out_of_domain(quick_eval: dict[str, Any
         quick_eval["confidence_in_mean"], quick_eval["confidence_out_mean"])
 
 
-# phrasings from the held-out pools, never seen in training; the cities are ones the corpus teaches (copying
-# names it never saw is where this model is still weak: see the tool figures of its model card)
+# phrasings from the held-out pools, never seen in training; Tokyo and Berlin are cities the corpus teaches,
+# Krakow, Montevideo and the invented Veve City come from the held-out pool: the model copies them from the
+# request (unseen phrasings are where it is still weak: see the tool figures of its model card)
 @pytest.mark.parametrize("prompt, name, arguments", [
     ("Could you look up the weather in Tokyo?", "get_weather", {"city": "Tokyo"}),
     ("Is it raining in Berlin?", "get_weather", {"city": "Berlin"}),
+    ("Could you look up the weather in Krakow?", "get_weather", {"city": "Krakow"}),
+    ("Could you look up the weather in Veve City?", "get_weather", {"city": "Veve City"}),
+    ("Is it raining in Montevideo?", "get_weather", {"city": "Montevideo"}),
     ("Could you wake me at 6:45?", "set_alarm", {"time": "6:45"}),
     ("I need an alarm at 07:30.", "set_alarm", {"time": "07:30"}),
 ])

@@ -20,7 +20,8 @@ purpose (none at all, the Qwen default system text, a Cactus system text) so the
 default the engine's template applies.
 
 Content: arithmetic (addition and subtraction up to ARITH_MAX, single-digit multiplication, many phrasings,
-follow-ups "What about 3+3?"), greetings and identity, jokes, unit conversions, and tool use with
+follow-ups "What about 3+3?"), greetings and identity, jokes, unit conversions, "repeat after me" turns
+(the answer is the user's words, copied: the skill a tool call's arguments need), and tool use with
 get_weather(city), set_alarm(time), send_message(to, text), convert_units(value, from_unit, to_unit).
 Out-of-domain questions are left out on purpose (they are what cloud handoff is for).
 
@@ -407,6 +408,15 @@ def answer_text(a: int, b: int, op: str) -> str:
     return f"{a}{op}{b} equals {c}."
 
 
+# Repeating: the answer is the quoted words exactly. Copying arbitrary words is what filling a tool call's
+# arguments from the request takes, and a small model learns it far faster from turns that are nothing else.
+REPEAT_ASK = (
+    ["Repeat after me: {t}", "Say: {t}", "Please say {t}", "Echo this: {t}", "Can you repeat this: {t}",
+     "Say the words {t}", "Repeat: {t}", "Type {t}", "Write {t}", "Copy this: {t}", "Please repeat {t}"],
+    ["Could you say {t}", "Say back to me: {t}", "Repeat these words: {t}"],
+)
+
+
 # ------------------------------------------------------------------------------------------------------
 # Noise: turns that match nothing the model knows, so that it learns to spread its probability there
 
@@ -669,6 +679,14 @@ class Gen:
             msgs += more
         return {"messages": msgs, "tools": tools, "meta": meta}
 
+    def conv_repeat(self) -> Conversation:
+        r = self.r
+        words = [self.invented() if r.random() < 0.4 else r.choice(REPLY_WORDS) for _ in range(r.randint(1, 6))]
+        text = " ".join(words)
+        msgs: list[Message] = [{"role": "user", "content": self.pick(REPEAT_ASK).format(t=text)},
+                               {"role": "assistant", "content": text}]
+        return {"messages": msgs, "meta": {"kind": "repeat", "answer": text}}
+
     def conv_noise(self) -> Conversation:
         """A message made of non-words in a generic question frame, answered by random words."""
         r = self.r
@@ -682,8 +700,8 @@ class Gen:
     def conversation(self) -> Conversation:
         x = self.r.random()
         kinds: list[tuple[float, Callable[[], Conversation]]] = [
-            (0.45, self.conv_arith), (0.70, self.conv_tool), (0.82, self.conv_chat), (0.86, self.conv_joke),
-            (0.96, self.conv_units), (1.01, self.conv_noise),
+            (0.38, self.conv_arith), (0.66, self.conv_tool), (0.75, self.conv_repeat), (0.85, self.conv_chat),
+            (0.88, self.conv_joke), (0.95, self.conv_units), (1.01, self.conv_noise),
         ]
         conv = next(fn for p, fn in kinds if x < p)()
         if "tools" not in conv and self.r.random() < 0.12:
