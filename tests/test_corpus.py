@@ -25,6 +25,10 @@ def test_corpus_is_deterministic() -> None:
 def test_heldout_prompts_are_not_in_training() -> None:
     for pools in (mc.ADD_ASK, mc.SUB_ASK, mc.MUL_ASK, mc.FOLLOW_ASK, mc.CITIES, mc.NAMES, mc.IDENTITY_ASK):
         assert not set(pools[0]) & set(pools[1])
+    # the composed tool phrasings: none equals a held-out one, even ignoring case and punctuation
+    for pools in (mc.WEATHER_ASK, mc.ALARM_ASK, mc.MESSAGE_ASK, mc.CONVERT_ASK):
+        assert len(pools[0]) > 100 and pools[1]
+        assert not {mc._norm(t) for t in pools[0]} & {mc._norm(t) for t in pools[1]}
     train = {m["content"] for c in mc.generate(5, 300) for m in c["messages"] if m["role"] == "user"}
     held = [m["content"] for c in mc.generate(5, 300, "heldout") for m in c["messages"] if m["role"] == "user"]
     # only prompts that every split shares by design (greetings, thanks, bare numbers) may repeat

@@ -98,7 +98,7 @@ def test_quick_eval_confidence_separates_out_of_domain(quick_eval: dict[str, Any
 
 # phrasings from the held-out pools, never seen in training; Tokyo and Berlin are cities the corpus teaches,
 # Krakow, Montevideo and the invented Veve City come from the held-out pool: the model copies them from the
-# request (unseen phrasings are where it is still weak: see the tool figures of its model card)
+# request (rare words in a message text are where it is still weak: see the tool figures of its model card)
 @pytest.mark.parametrize("prompt, name, arguments", [
     ("Could you look up the weather in Tokyo?", "get_weather", {"city": "Tokyo"}),
     ("Is it raining in Berlin?", "get_weather", {"city": "Berlin"}),

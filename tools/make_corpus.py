@@ -279,7 +279,9 @@ SUB_ASK = (
      "Tell me {a} minus {b}.", "What does {a}-{b} equal?", "{a}-{b} equals what?", "Can you tell me what {a} minus {b} is?",
      "Do you know what {a} minus {b} is?", "Figure out {a} minus {b}.", "Solve {a}-{b}.", "Find {a} minus {b}.",
      "How much is left when you take {b} away from {a}?", "If I have {a} and give away {b}, how many are left?",
-     "I need {a} - {b}.", "Give me {a}-{b}.", "So what is {a} minus {b}?"],
+     "I need {a} - {b}.", "Give me {a}-{b}.", "So what is {a} minus {b}?", "Take {b} from {a}.",
+     "What remains after taking {b} from {a}?", "How many are left if you remove {b} from {a}?",
+     "Remove {b} from {a}.", "What do I have left if I take {b} from {a}?", "Deduct {b} from {a}."],
     ["Could you tell me what {a} minus {b} is?", "What is {a}-{b} equal to?", "Work out {a} - {b}.",
      "How much is {a}-{b}?", "What is left if you take {b} from {a}?"],
 )
@@ -366,35 +368,91 @@ TOOL_UNITS = [
     ("inches", "cm", 2.54), ("cm", "inches", 0.393701), ("ounces", "grams", 28.349523),
     ("grams", "ounces", 0.035274), ("mph", "km/h", 1.609344), ("km/h", "mph", 0.621371),
 ]
-WEATHER_ASK = (
-    ["What's the weather in {city}?", "What is the weather in {city}?", "How is the weather in {city}?",
-     "How's the weather in {city} today?", "Weather in {city}?", "Is it raining in {city}?",
-     "Is it cold in {city}?", "What's the weather like in {city}?", "weather {city}",
-     "Check the weather in {city}.", "Get me the weather for {city}.", "What is the temperature in {city}?",
-     "Do I need an umbrella in {city} today?", "Tell me the weather for {city}, please."],
-    ["Tell me the weather in {city}.", "What is it like outside in {city} right now?",
-     "Could you look up the weather in {city}?", "How warm is it in {city}?"],
-)
+# Tool requests. A 3M-parameter model does not generalise from a handful of fixed sentences: phrasings it never
+# saw ("How warm is it in X?") were answered as unknown questions. So the training phrasings are composed:
+# every request core ("check the weather in {city}") in every polite frame that fits it ("Could you ...?",
+# "..., please."), with the held-out phrasings (the second list of each pair) removed from the product, so
+# the eval still asks only sentences the model never saw.
+QUESTION_FRAMES = ["{Q}?", "Hey, {q}?", "Quick question: {q}?", "{Q}? Thanks.", "Please, {q}?", "So {q}?"]
+REQUEST_FRAMES = ["{Q}.", "Please {q}.", "Can you {q}?", "Could you {q}?", "{Q}, please.", "Hey, {q}.",
+                  "I want you to {q}.", "Would you {q}?", "{Q}"]
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"[^a-z{} ]", "", text.lower()).strip()
+
+
+def compose(questions: list[str], requests: list[str], extra: list[str], heldout: list[str]) -> list[str]:
+    """Every question core in every question frame and every request core in every request frame, plus
+    `extra` as written; phrasings equal to a held-out one (ignoring case and punctuation) are dropped."""
+    def fill(frame: str, core: str) -> str:
+        return frame.replace("{Q}", core[0].upper() + core[1:]).replace("{q}", core)
+
+    out = [fill(f, c) for c in questions for f in QUESTION_FRAMES]
+    out += [fill(f, c) for c in requests for f in REQUEST_FRAMES]
+    held = {_norm(h) for h in heldout}
+    seen: set[str] = set()
+    kept = []
+    for text in out + extra:
+        if _norm(text) not in held and _norm(text) not in seen:
+            seen.add(_norm(text))
+            kept.append(text)
+    return kept
+
+
+WEATHER_HELD = ["Tell me the weather in {city}.", "What is it like outside in {city} right now?",
+                "Could you look up the weather in {city}?", "How warm is it in {city}?"]
+WEATHER_ASK = (compose(
+    ["what's the weather in {city}", "what is the weather in {city}", "what's the weather like in {city}",
+     "how is the weather in {city}", "how's the weather in {city} today", "is it raining in {city}",
+     "is it cold in {city}", "is it hot in {city}", "is it warm in {city} today", "is it sunny in {city}",
+     "is it snowing in {city}", "is it windy in {city}", "how hot is it in {city}", "how cold is it in {city} now",
+     "what is the temperature in {city}", "what's the temperature in {city} right now",
+     "what's the forecast for {city}", "what is the forecast in {city} today", "what are the conditions in {city}",
+     "do I need an umbrella in {city} today", "do I need a coat in {city}", "what's it like in {city} today",
+     "how is it outside in {city}", "is it nice out in {city}", "will it rain in {city}",
+     "what's the weather doing in {city}"],
+    ["check the weather in {city}", "get me the weather for {city}", "tell me the temperature in {city}",
+     "look up the forecast for {city}", "find the weather in {city}", "show me the weather in {city}",
+     "give me the forecast for {city}", "check if it is raining in {city}", "tell me the weather for {city}",
+     "get the weather in {city} right now", "find out how warm it is in {city}", "see what it's like in {city}"],
+    ["weather {city}", "Weather in {city}?", "{city} weather?", "Forecast for {city}?", "Temperature in {city}?"],
+    WEATHER_HELD), WEATHER_HELD)
 WEATHER_MORE = (["What about {city}?", "And in {city}?", "How about {city}?"], ["And {city}?"])
-ALARM_ASK = (
-    ["Set an alarm for {time}.", "Set an alarm at {time}.", "Wake me up at {time}.", "Please set an alarm for {time}.",
-     "Alarm at {time}", "set alarm {time}", "I need to wake up at {time}.", "Set my alarm to {time}.",
-     "Can you set an alarm for {time}?", "Create an alarm for {time}."],
-    ["I need an alarm at {time}.", "Could you wake me at {time}?", "Put an alarm on for {time}."],
-)
-MESSAGE_ASK = (
-    ["Send a message to {to} saying {text}.", "Send {to} a message: {text}", "Text {to}: {text}",
-     "Message {to} saying {text}", "Tell {to} that {text}.", "Send a text to {to}: {text}",
-     "Please text {to} and say {text}.", "Write to {to}: {text}", "Send {to} the message {text}.",
-     "Can you send a message to {to} saying {text}?"],
-    ["Let {to} know that {text}.", "Please send {to} a text saying {text}.", "Drop {to} a message: {text}"],
-)
-CONVERT_ASK = (
-    ["Convert {v} {fu} to {tu}.", "How many {tu} is {v} {fu}?", "What is {v} {fu} in {tu}?",
-     "{v} {fu} to {tu}", "Please convert {v} {fu} to {tu}.", "How much is {v} {fu} in {tu}?",
-     "Can you convert {v} {fu} into {tu}?", "convert {v} {fu} to {tu}"],
-    ["I need {v} {fu} in {tu}.", "Change {v} {fu} into {tu}.", "What does {v} {fu} come to in {tu}?"],
-)
+ALARM_HELD = ["I need an alarm at {time}.", "Could you wake me at {time}?", "Put an alarm on for {time}."]
+ALARM_ASK = (compose(
+    ["can you set an alarm for {time}", "will you wake me up at {time}"],
+    ["set an alarm for {time}", "set an alarm at {time}", "set my alarm for {time}", "set my alarm to {time}",
+     "wake me up at {time}", "create an alarm for {time}", "make an alarm for {time}", "add an alarm at {time}",
+     "schedule an alarm for {time}", "turn on an alarm for {time}", "start an alarm for {time}",
+     "get me up at {time}", "ring an alarm at {time}"],
+    ["Alarm at {time}", "set alarm {time}", "I need to wake up at {time}.", "I have to get up at {time}.",
+     "Wake-up call at {time}, please.", "Alarm for {time}.", "I must be up by {time}.",
+     "I'd like to wake up at {time}."],
+    ALARM_HELD), ALARM_HELD)
+MESSAGE_HELD = ["Let {to} know that {text}.", "Please send {to} a text saying {text}.",
+                "Drop {to} a message: {text}"]
+MESSAGE_ASK = (compose(
+    [],
+    ["send a message to {to} saying {text}", "send {to} a message: {text}", "text {to}: {text}",
+     "message {to} saying {text}", "tell {to} that {text}", "send a text to {to}: {text}",
+     "text {to} and say {text}", "write to {to}: {text}", "send {to} the message {text}",
+     "send {to} a text: {text}", "let {to} know: {text}", "message {to}: {text}",
+     "send a note to {to} saying {text}", "drop {to} a line: {text}", "shoot {to} a text saying {text}",
+     "write {to} a message saying {text}", "send {to} this: {text}", "tell {to} this: {text}",
+     "pass a message to {to}: {text}", "inform {to} that {text}"],
+    ["Text {to}: {text}", "Message for {to}: {text}", "To {to}: {text}", "{to}, message: {text}"],
+    MESSAGE_HELD), MESSAGE_HELD)
+CONVERT_HELD = ["I need {v} {fu} in {tu}.", "Change {v} {fu} into {tu}.", "What does {v} {fu} come to in {tu}?"]
+CONVERT_ASK = (compose(
+    ["how many {tu} is {v} {fu}", "what is {v} {fu} in {tu}", "how much is {v} {fu} in {tu}",
+     "what's {v} {fu} in {tu}", "how many {tu} are {v} {fu}", "what is {v} {fu} converted to {tu}",
+     "what is {v} {fu} when converted into {tu}", "how many {tu} make {v} {fu}"],
+    ["convert {v} {fu} to {tu}", "convert {v} {fu} into {tu}", "turn {v} {fu} into {tu}",
+     "express {v} {fu} in {tu}", "give me {v} {fu} in {tu}", "tell me {v} {fu} in {tu}",
+     "translate {v} {fu} to {tu}", "work out {v} {fu} in {tu}"],
+    ["{v} {fu} to {tu}", "convert {v} {fu} to {tu}", "{v} {fu} in {tu}?", "{v} {fu} is how many {tu}?"],
+    CONVERT_HELD), CONVERT_HELD)
 CONDITIONS = ["sunny", "cloudy", "rainy", "windy", "snowy", "foggy", "clear", "stormy"]
 
 
@@ -471,11 +529,23 @@ class Gen:
         return self.r.choice(pools[self.k])
 
     def invented(self) -> str:
-        """A made-up word. Training draws letters at random, so no pool can be memorised and the model has to
-        learn to copy what the user wrote; the held-out split uses its own syllables."""
+        """A made-up word. Training draws letters at random or glues pieces of real words, so no pool can be
+        memorised and the model has to learn to copy what the user wrote; the held-out split uses its own
+        syllables."""
         if self.split == "train":
-            return _nonword(self.r).capitalize()
+            r = self.r
+            if r.random() < 0.5:
+                return _nonword(r).capitalize()
+            # pieces of real words: the letter groups real names are made of ("sh", "lle", "burg"), in new orders
+            words = [r.choice(REPLY_WORDS + CITIES[0] + NAMES[0]).lower().replace(" ", "") for _ in range(r.randint(2, 3))]
+            pieces = [w[i:i + r.randint(2, 4)] for w in words for i in [r.randrange(max(1, len(w) - 1))]]
+            return "".join(pieces).capitalize()
         return "".join(self.r.choice(SYLLABLES[1]) for _ in range(self.r.randint(2, 3))).capitalize()
+
+    def word(self) -> str:
+        """A lower-case word for a text to copy: mostly common English words, some invented (a fixed phrase
+        seen often enough is remembered, and then wins over the words the user actually wrote)."""
+        return self.invented().lower() if self.r.random() < 0.3 else self.r.choice(REPLY_WORDS)
 
     def name(self) -> str:
         return self.invented() if self.r.random() < (0.6 if self.split == "train" else 0.35) else self.pick(NAMES)
@@ -489,9 +559,9 @@ class Gen:
     def message_text(self) -> str:
         parts = MESSAGE_PARTS[self.k]
         x = self.r.random()
-        if self.split == "train" and x < 0.5:  # random words: only copying gets them right
-            return " ".join(self.r.choice(REPLY_WORDS) for _ in range(self.r.randint(2, 6)))
-        if x < 0.75:
+        if self.split == "train" and x < 0.8:  # random words: only copying gets them right
+            return " ".join(self.word() for _ in range(self.r.randint(2, 6)))
+        if x < (0.9 if self.split == "train" else 0.75):
             return self.r.choice(parts["free"])
         return self.r.choice(parts["subject"]) + " " + self.r.choice(parts["pred"])
 
@@ -681,7 +751,7 @@ class Gen:
 
     def conv_repeat(self) -> Conversation:
         r = self.r
-        words = [self.invented() if r.random() < 0.4 else r.choice(REPLY_WORDS) for _ in range(r.randint(1, 6))]
+        words = [self.invented() if r.random() < 0.3 else self.word() for _ in range(r.randint(1, 6))]
         text = " ".join(words)
         msgs: list[Message] = [{"role": "user", "content": self.pick(REPEAT_ASK).format(t=text)},
                                {"role": "assistant", "content": text}]
@@ -700,7 +770,7 @@ class Gen:
     def conversation(self) -> Conversation:
         x = self.r.random()
         kinds: list[tuple[float, Callable[[], Conversation]]] = [
-            (0.38, self.conv_arith), (0.66, self.conv_tool), (0.75, self.conv_repeat), (0.85, self.conv_chat),
+            (0.38, self.conv_arith), (0.66, self.conv_tool), (0.77, self.conv_repeat), (0.85, self.conv_chat),
             (0.88, self.conv_joke), (0.95, self.conv_units), (1.01, self.conv_noise),
         ]
         conv = next(fn for p, fn in kinds if x < p)()
