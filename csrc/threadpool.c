@@ -15,6 +15,7 @@
 
 #define SPIN_ROUNDS 20000     /* a worker's spin before it sleeps */
 #define WAIT_SPIN_ROUNDS 2000 /* the caller's spin before it yields */
+#define CHUNKS_PER_THREAD 4   /* work split finer than one share per thread */
 
 struct threadpool {
     int n;
@@ -27,6 +28,8 @@ struct threadpool {
     tp_fn fn;
     void *ctx;
     int64_t n_items;
+    int64_t chunk;       /* items taken at a time */
+    atomic_llong next;   /* the first item no thread has taken yet */
 };
 
 typedef struct {
@@ -42,11 +45,16 @@ static inline void cpu_relax(void) {
 #endif
 }
 
+/* Threads take chunks until none is left, rather than one fixed share each:
+ * on a shared machine one core is often slower for a while, and with fixed
+ * shares the other then waits at the end of every parallel-for. */
 static void run_range(threadpool *tp, int index) {
-    int64_t per = tp->n_items / tp->n, rem = tp->n_items % tp->n;
-    int64_t start = index * per + (index < rem ? index : rem);
-    int64_t end = start + per + (index < rem ? 1 : 0);
-    if (start < end) tp->fn(tp->ctx, start, end, index);
+    for (;;) {
+        int64_t start = atomic_fetch_add_explicit(&tp->next, tp->chunk, memory_order_relaxed);
+        if (start >= tp->n_items) return;
+        int64_t end = start + tp->chunk < tp->n_items ? start + tp->chunk : tp->n_items;
+        tp->fn(tp->ctx, start, end, index);
+    }
 }
 
 static unsigned wait_for_job(threadpool *tp, unsigned seen) {
@@ -128,6 +136,8 @@ void tp_for(threadpool *tp, int64_t n, tp_fn fn, void *ctx) {
     tp->fn = fn;
     tp->ctx = ctx;
     tp->n_items = n;
+    tp->chunk = n / ((int64_t)tp->n * CHUNKS_PER_THREAD) > 0 ? n / ((int64_t)tp->n * CHUNKS_PER_THREAD) : 1;
+    atomic_store(&tp->next, 0);
     atomic_store(&tp->pending, tp->n - 1);
     pthread_mutex_lock(&tp->mu);
     atomic_fetch_add_explicit(&tp->gen, 1, memory_order_release);
