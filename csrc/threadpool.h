@@ -1,5 +1,6 @@
-/* Persistent worker threads; a parallel-for splits [0, n) into one
- * contiguous range per thread (the caller runs the first range). */
+/* Persistent worker threads; a parallel-for splits [0, n) into contiguous
+ * chunks (about four per thread) that the threads, the caller among them,
+ * take in turn until none is left: fn may run several times per thread. */
 #ifndef CACTUS_THREADPOOL_H
 #define CACTUS_THREADPOOL_H
 
