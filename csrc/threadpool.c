@@ -136,7 +136,8 @@ void tp_for(threadpool *tp, int64_t n, tp_fn fn, void *ctx) {
     tp->fn = fn;
     tp->ctx = ctx;
     tp->n_items = n;
-    tp->chunk = n / ((int64_t)tp->n * CHUNKS_PER_THREAD) > 0 ? n / ((int64_t)tp->n * CHUNKS_PER_THREAD) : 1;
+    int64_t chunk = n / ((int64_t)tp->n * CHUNKS_PER_THREAD);
+    tp->chunk = chunk > 0 ? chunk : 1;
     atomic_store(&tp->next, 0);
     atomic_store(&tp->pending, tp->n - 1);
     pthread_mutex_lock(&tp->mu);

@@ -394,8 +394,9 @@ def compose(questions: list[str], requests: list[str], extra: list[str], heldout
     seen: set[str] = set()
     kept = []
     for text in out + extra:
-        if _norm(text) not in held and _norm(text) not in seen:
-            seen.add(_norm(text))
+        key = _norm(text)
+        if key not in held and key not in seen:
+            seen.add(key)
             kept.append(text)
     return kept
 
