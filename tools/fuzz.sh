@@ -17,6 +17,7 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
+source tools/isa_flags.sh
 CC="${CC:-clang}"
 OUT="$ROOT/build/fuzz"
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
@@ -44,17 +45,7 @@ build_objects() {
   local todo=()
   for src in csrc/*.c csrc/arch/*.c csrc/kernels/*.c csrc/tokenizer/*.c; do
     obj="$OUT/obj/$(echo "$src" | tr '/' '_').o"
-    extra=""
-    case "$(uname -m):$src" in
-      x86_64:csrc/kernels/avx2.c) extra="-mavx2 -mfma -mf16c" ;;
-      x86_64:csrc/kernels/avx512.c) extra="-mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512vl -mavx512vnni" ;;
-      x86_64:csrc/kernels/amx.c) extra="-mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512vl -mamx-tile -mamx-int8" ;;
-      aarch64:csrc/kernels/neon.c) extra="-march=armv8.2-a+dotprod" ;;
-      x86_64:csrc/kernels/dispatch.c)
-        # clang < 16: __builtin_cpu_supports("f16c") does not compile; see tests/fuzz/cpu_compat.h
-        if echo 'int f(void){return __builtin_cpu_supports("f16c");}' | "$CC" -x c -c -o /dev/null - 2>/dev/null; then :
-        else extra="-include $ROOT/tests/fuzz/cpu_compat.h"; fi ;;
-    esac
+    extra="$(kernel_flags "$src" "$CC")"
     key="$( (cat "$src"; echo "$hdr $CC $CFLAGS $extra") | sha256sum | cut -c1-16)"
     if [[ ! -f "$obj" || "$(cat "$obj.key" 2>/dev/null)" != "$key" ]]; then
       todo+=("$src|$obj|$extra|$key")

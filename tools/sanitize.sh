@@ -22,6 +22,7 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
+source tools/isa_flags.sh
 JOBS="${JOBS:-2}"
 ASAN_BUILD="$ROOT/build/sanitize"
 TSAN_BUILD="$ROOT/build/tsan"
@@ -77,16 +78,7 @@ compile_csrc() {
   mkdir -p "$dir"
   local src extra
   for src in csrc/*.c csrc/arch/*.c csrc/kernels/*.c csrc/tokenizer/*.c; do
-    extra=""
-    case "$(uname -m):$src" in
-      x86_64:csrc/kernels/avx2.c) extra="-mavx2 -mfma -mf16c" ;;
-      x86_64:csrc/kernels/avx512.c) extra="-mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512vl -mavx512vnni" ;;
-      x86_64:csrc/kernels/amx.c) extra="-mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512vl -mamx-tile -mamx-int8" ;;
-      aarch64:csrc/kernels/neon.c) extra="-march=armv8.2-a+dotprod" ;;
-      x86_64:csrc/kernels/dispatch.c) # clang < 16 lacks __builtin_cpu_supports("f16c"): tests/fuzz/cpu_compat.h
-        echo 'int f(void){return __builtin_cpu_supports("f16c");}' | "$cc" -x c -c -o /dev/null - 2>/dev/null ||
-          extra="-include $ROOT/tests/fuzz/cpu_compat.h" ;;
-    esac
+    extra="$(kernel_flags "$src" "$cc")"
     echo "$cc $* -D_GNU_SOURCE -Icsrc/include -Icsrc $extra -c $src -o $dir/$(echo "$src" | tr '/' '_').o"
   done | xargs -P "$JOBS" -I{} sh -c '{}'
 }
