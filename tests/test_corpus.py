@@ -29,6 +29,12 @@ def test_heldout_prompts_are_not_in_training() -> None:
     for pools in (mc.WEATHER_ASK, mc.ALARM_ASK, mc.MESSAGE_ASK, mc.CONVERT_ASK):
         assert len(pools[0]) > 100 and pools[1]
         assert not {mc._norm(t) for t in pools[0]} & {mc._norm(t) for t in pools[1]}
+    # copy turns write every word of the training text, but names are never a held-out name or city
+    assert {"umbrella", "please", "weather"} <= set(mc.COPY_WORDS)
+    assert not {w.capitalize() for w in mc.NAME_WORDS} & set(mc.CITIES[1] + mc.NAMES[1])
+    g = mc.Gen(2)
+    assert not {g.name() for _ in range(3000)} & set(mc.NAMES[1] + mc.CITIES[1])
+    assert not {g.city() for _ in range(3000)} & set(mc.CITIES[1])
     train = {m["content"] for c in mc.generate(5, 300) for m in c["messages"] if m["role"] == "user"}
     held = [m["content"] for c in mc.generate(5, 300, "heldout") for m in c["messages"] if m["role"] == "user"]
     # only prompts that every split shares by design (greetings, thanks, bare numbers) may repeat

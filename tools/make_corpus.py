@@ -505,10 +505,33 @@ REPLY_WORDS = (  # noqa: SIM905
 
 
 def _nonword(r: random.Random) -> str:
-    cons, vows = "bcdfghjklmnprstvwxz", "aeiouy"
+    cons, vows = "bcdfghjklmnpqrstvwxz", "aeiouy"
     n = r.randint(1, 4)
     return "".join(r.choice(cons) * (r.random() < 0.8) + r.choice(vows) for _ in range(n)) + (
         r.choice(cons) if r.random() < 0.5 else "")
+
+
+def _words_in(texts: list[str]) -> list[str]:
+    return sorted({w.lower() for t in texts for w in re.findall(r"[A-Za-z]+", t) if len(w) > 1})
+
+
+# Every word the training text contains, from the train side of each pool only. Copy turns write these too:
+# a token the model only ever reads is pushed down at every output step (it is never the target), and then it
+# cannot be copied into a tool call ("bring an umbrella" came out as "bring an lit"). Held-out pools are not
+# read, so held-out names and messages stay unseen.
+_TRAIN_POOLS = [ADD_ASK, SUB_ASK, MUL_ASK, FOLLOW_ASK, GREET_ASK, IDENTITY_ASK, ABILITY_ASK, HOW_ASK, THANKS_ASK,
+                BYE_ASK, JOKE_ASK, JOKE_MORE, UNIT_ASK, WEATHER_ASK, WEATHER_MORE, ALARM_ASK, MESSAGE_ASK,
+                CONVERT_ASK, REPEAT_ASK, CITIES, NAMES]
+COPY_WORDS = _words_in(
+    [t for pool in _TRAIN_POOLS for t in pool[0]] + [v for part in MESSAGE_PARTS[0].values() for v in part]
+    + JOKES + SYSTEM_PROMPTS + CONDITIONS + NOISE_FRAMES + REPLY_WORDS
+    + [IDENTITY, GREET_REPLY, ABILITY_REPLY, HOW_REPLY, THANKS_REPLY, BYE_REPLY, QWEN_DEFAULT_SYSTEM]
+    + [f"{a} {b}" for a, b, _ in UNIT_FACTORS + TOOL_UNITS]
+    + [t["function"]["description"] + " " + " ".join(p["description"] for p in t["function"]["parameters"]
+                                                      ["properties"].values()) for t in TOOLS.values()])
+# words that also name things: not a held-out name or city ("nice" is a word, and Nice a held-out city)
+NAME_WORDS = [w for w in COPY_WORDS if len(w) > 2 and w.capitalize() not in CITIES[1] + NAMES[1]]
+SUFFIXES = ["s", "ed", "ing", "er", "ly"]
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -535,26 +558,38 @@ class Gen:
         syllables."""
         if self.split == "train":
             r = self.r
-            if r.random() < 0.5:
+            x = r.random()
+            if x < 0.5:
                 return _nonword(r).capitalize()
+            if x < 0.7:  # a real word as a name: every word piece also starts a name somewhere
+                return r.choice(NAME_WORDS).capitalize()
             # pieces of real words: the letter groups real names are made of ("sh", "lle", "burg"), in new orders
-            words = [r.choice(REPLY_WORDS + CITIES[0] + NAMES[0]).lower().replace(" ", "") for _ in range(r.randint(2, 3))]
+            words = [r.choice(COPY_WORDS) for _ in range(r.randint(2, 3))]
             pieces = [w[i:i + r.randint(2, 4)] for w in words for i in [r.randrange(max(1, len(w) - 1))]]
             return "".join(pieces).capitalize()
         return "".join(self.r.choice(SYLLABLES[1]) for _ in range(self.r.randint(2, 3))).capitalize()
 
     def word(self) -> str:
-        """A lower-case word for a text to copy: mostly common English words, some invented (a fixed phrase
-        seen often enough is remembered, and then wins over the words the user actually wrote)."""
-        return self.invented().lower() if self.r.random() < 0.3 else self.r.choice(REPLY_WORDS)
+        """A lower-case word for a text to copy: common English words, words from anywhere in the training
+        text (some with an inflection), some invented (a fixed phrase seen often enough is remembered, and
+        then wins over the words the user actually wrote)."""
+        x = self.r.random()
+        if x < 0.25:
+            return self.invented().lower()
+        if x < 0.55:
+            return self.r.choice(REPLY_WORDS)
+        w = self.r.choice(COPY_WORDS)
+        return w + self.r.choice(SUFFIXES) if x > 0.9 else w
 
     def name(self) -> str:
         return self.invented() if self.r.random() < (0.6 if self.split == "train" else 0.35) else self.pick(NAMES)
 
     def city(self) -> str:
         if self.r.random() < (0.6 if self.split == "train" else 0.25):
-            word = self.invented()
-            return word if self.r.random() < 0.8 else word + " " + self.r.choice(["City", "Bay", "Falls"])
+            word, x = self.invented(), self.r.random()
+            if x < 0.15:
+                return word + " " + self.r.choice(["City", "Bay", "Falls"])
+            return word + " " + self.invented() if x < 0.25 else word
         return self.pick(CITIES)
 
     def message_text(self) -> str:
