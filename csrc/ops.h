@@ -38,6 +38,12 @@ void op_short_conv(float *out, const float *hist, const float *kernel, int n_tok
 /* y[t][o] = W[o] . x[t] for t < n_tok, threaded over rows of W. `scratch`
  * holds tp_n_threads(tp) * W->n_in floats (a dequantized row per thread). */
 void op_matmul(threadpool *tp, const cx_weight *w, const float *x, float *y, int n_tok, float *scratch);
+/* y[k] = w[k] x for k < n_w (at most OP_MATMUL_GROUP_MAX): weights that read the
+ * same input, such as q, k and v. The same results as n_w op_matmul calls; a
+ * decode step quantizes x once and runs one parallel-for over all the rows. */
+#define OP_MATMUL_GROUP_MAX 4
+void op_matmul_group(threadpool *tp, const cx_weight *const *w, float *const *y, int n_w, const float *x, int n_tok,
+                     float *scratch);
 
 /* Causal grouped-query attention of n_tok queries at positions pos0.. over
  * the cache rows [0, pos0 + n_tok) (the last `window` of them when set;

@@ -19,12 +19,23 @@ void arch_rope_tables(cx_session *s, int n, int pos0) {
                       hp->rope_base);
 }
 
+void arch_qkv(cx_session *s, const cx_layer *L, int n) {
+    const cx_weight *w[] = {&L->wq, &L->wk, &L->wv};
+    float *y[] = {s->q, s->k, s->v};
+    op_matmul_group(s->tp, w, y, 3, s->xn, n, s->rowbuf);
+}
+
+void arch_gate_up(cx_session *s, const cx_layer *L, int n) {
+    const cx_weight *w[] = {&L->w_gate, &L->w_up};
+    float *y[] = {s->gate, s->up};
+    op_matmul_group(s->tp, w, y, 2, s->xn, n, s->rowbuf);
+}
+
 void arch_swiglu_ffn(cx_session *s, const cx_layer *L, int n) {
     const cx_hparams *hp = &s->m->hp;
     int D = hp->n_embd;
     op_rmsnorm_rows(s->xn, s->x, L->ffn_norm, n, D, hp->rms_eps);
-    op_matmul(s->tp, &L->w_gate, s->xn, s->gate, n, s->rowbuf);
-    op_matmul(s->tp, &L->w_up, s->xn, s->up, n, s->rowbuf);
+    arch_gate_up(s, L, n);
     op_swiglu(s->gate, s->up, n * hp->n_ff);
     op_matmul(s->tp, &L->w_down, s->gate, s->tmp, n, s->rowbuf);
     op_add(s->x, s->tmp, n * D);

@@ -113,9 +113,7 @@ static void attention_block(cx_session *s, const cx_layer *L, int il, int n, int
     const float *cos_t = L->sliding ? s->rope_cos_swa : s->rope_cos;
     const float *sin_t = L->sliding ? s->rope_sin_swa : s->rope_sin;
     op_rmsnorm_rows(s->xn, s->x, L->attn_norm, n, D, hp->rms_eps);
-    op_matmul(s->tp, &L->wq, s->xn, s->q, n, s->rowbuf);
-    op_matmul(s->tp, &L->wk, s->xn, s->k, n, s->rowbuf);
-    op_matmul(s->tp, &L->wv, s->xn, s->v, n, s->rowbuf);
+    arch_qkv(s, L, n);
     op_rmsnorm_rows(s->q, s->q, L->q_norm, n * hp->n_head, hd, hp->rms_eps);
     op_rmsnorm_rows(s->k, s->k, L->k_norm, n * hp->n_head_kv, hd, hp->rms_eps);
     float *kc = s->k_layer[il], *vc = s->v_layer[il];
@@ -138,8 +136,7 @@ static void ffn_block(cx_session *s, const cx_layer *L, int n) {
     const cx_hparams *hp = &s->m->hp;
     int D = hp->n_embd;
     op_rmsnorm_rows(s->xn, s->x, L->ffn_norm, n, D, hp->rms_eps);
-    op_matmul(s->tp, &L->w_gate, s->xn, s->gate, n, s->rowbuf);
-    op_matmul(s->tp, &L->w_up, s->xn, s->up, n, s->rowbuf);
+    arch_gate_up(s, L, n);
     op_geglu(s->gate, s->up, n * hp->n_ff);
     op_matmul(s->tp, &L->w_down, s->gate, s->tmp, n, s->rowbuf);
     op_rmsnorm_rows(s->tmp, s->tmp, L->ffn_post_norm, n, D, hp->rms_eps);

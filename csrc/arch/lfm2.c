@@ -93,9 +93,7 @@ static void attention_block(cx_session *s, const cx_layer *L, int il, int n, int
     const cx_hparams *hp = &s->m->hp;
     int D = hp->n_embd, hd = hp->head_dim, qd = hp->n_head * hd, kvd = L->n_head_kv * hd;
     op_rmsnorm_rows(s->xn, s->x, L->attn_norm, n, D, hp->rms_eps);
-    op_matmul(s->tp, &L->wq, s->xn, s->q, n, s->rowbuf);
-    op_matmul(s->tp, &L->wk, s->xn, s->k, n, s->rowbuf);
-    op_matmul(s->tp, &L->wv, s->xn, s->v, n, s->rowbuf);
+    arch_qkv(s, L, n);
     op_rmsnorm_rows(s->q, s->q, L->q_norm, n * hp->n_head, hd, hp->rms_eps);
     op_rmsnorm_rows(s->k, s->k, L->k_norm, n * L->n_head_kv, hd, hp->rms_eps);
     float *kc = s->k_layer[il], *vc = s->v_layer[il];

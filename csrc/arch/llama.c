@@ -61,9 +61,7 @@ static void attention_block(cx_session *s, const cx_layer *L, int il, int n, int
     const cx_hparams *hp = &s->m->hp;
     int D = hp->n_embd, hd = hp->head_dim, qd = hp->n_head * hd, kvd = hp->n_head_kv * hd;
     for (int t = 0; t < n; t++) op_rmsnorm(s->xn + (size_t)t * D, s->x + (size_t)t * D, L->attn_norm, D, hp->rms_eps);
-    op_matmul(s->tp, &L->wq, s->xn, s->q, n, s->rowbuf);
-    op_matmul(s->tp, &L->wk, s->xn, s->k, n, s->rowbuf);
-    op_matmul(s->tp, &L->wv, s->xn, s->v, n, s->rowbuf);
+    arch_qkv(s, L, n);
     add_bias(s->q, L->bq, n, qd);
     add_bias(s->k, L->bk, n, kvd);
     add_bias(s->v, L->bv, n, kvd);

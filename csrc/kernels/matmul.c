@@ -12,7 +12,11 @@
  *
  * With matrix tiles (the amx table) prefill of quantized weights instead
  * quantizes the tokens into xq and repacks them into xt (kernels.h), then
- * each thread multiplies its panels of KERN_TILE rows by every token tile. */
+ * each thread multiplies its panels of KERN_TILE rows by every token tile.
+ *
+ * A decode step of weights that read the same input (q, k, v; gate, up:
+ * op_matmul_group) quantizes it once and runs one parallel-for over the rows
+ * of them all. */
 #include <pthread.h>
 #include <stdlib.h>
 
@@ -249,6 +253,53 @@ static int matmul_tiles(threadpool *tp, matmul_job *j) {
     tp_for_work(tp, n_tiles, (double)j->n_tok * (double)n, pack_tiles, j);
     tp_for_work(tp, n_panels, matmul_work(j), panels_tiles, j);
     return 0;
+}
+
+/* A decode step of a weight group: weight k owns rows [first[k], first[k+1])
+ * of one parallel-for, so a thread streams from one matrix into the next
+ * without a barrier between them. */
+typedef struct {
+    matmul_job j[OP_MATMUL_GROUP_MAX];
+    int64_t first[OP_MATMUL_GROUP_MAX + 1];
+    int n;
+} group_job;
+
+static void group_rows(void *p, int64_t r0, int64_t r1, int thread) {
+    (void)thread;
+    const group_job *g = p;
+    for (int k = 0; k < g->n; k++) {
+        int64_t a = r0 > g->first[k] ? r0 : g->first[k], b = r1 < g->first[k + 1] ? r1 : g->first[k + 1];
+        if (a < b) rows_quant(&g->j[k], a - g->first[k], b - g->first[k]);
+    }
+}
+
+/* Returns -1 when the group cannot share one xq row (then each weight runs alone). */
+static int group_decode(threadpool *tp, const kern_table *kt, const cx_weight *const *w, float *const *y, int n_w,
+                        const float *x, float *scratch) {
+    size_t n = (size_t)w[0]->n_in;
+    uint8_t *xq = (uint8_t *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
+    if ((size_t)(xq - (uint8_t *)scratch) + kern_xq_bytes(n) > (size_t)tp_n_threads(tp) * n * sizeof(float))
+        return -1;
+    group_job g = {.n = n_w};
+    double work = 0;
+    for (int k = 0; k < n_w; k++) {
+        if (w[k]->n_in != w[0]->n_in || !kt->dotq[w[k]->type]) return -1;
+        g.j[k] = (matmul_job){kt, w[k], x, y[k], 1, scratch, xq, kern_xq_bytes(n), NULL, NULL};
+        g.first[k + 1] = g.first[k] + w[k]->n_out;
+        work += matmul_work(&g.j[k]);
+    }
+    kt->quantize_x(x, xq, n);
+    tp_for_work(tp, g.first[n_w], work, group_rows, &g);
+    return 0;
+}
+
+void op_matmul_group(threadpool *tp, const cx_weight *const *w, float *const *y, int n_w, const float *x, int n_tok,
+                     float *scratch) {
+    const kern_table *kt = kern_active();
+    if (n_tok == 1 && n_w <= OP_MATMUL_GROUP_MAX && !kern_exact_activations() &&
+        group_decode(tp, kt, w, y, n_w, x, scratch) == 0)
+        return;
+    for (int k = 0; k < n_w; k++) op_matmul(tp, w[k], x, y[k], n_tok, scratch);
 }
 
 void op_matmul(threadpool *tp, const cx_weight *w, const float *x, float *y, int n_tok, float *scratch) {

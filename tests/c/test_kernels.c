@@ -451,6 +451,50 @@ static void test_matmul(void) {
     tp_destroy(tp);
 }
 
+/* op_matmul_group equals one op_matmul per weight, bit for bit: quantized
+ * groups (one parallel-for in decode, rows of every weight in each thread's
+ * chunks), a group with a float weight (each weight alone), prefill. */
+static void test_matmul_group(void) {
+    threadpool *tp = tp_create(2);
+    if (!CHECK(tp != NULL)) return;
+    enum { N_IN = 160, N_TOK = 9 };
+    static const ggml_type groups[][3] = {{GGML_TYPE_Q4_0, GGML_TYPE_Q8_0, GGML_TYPE_Q4_0},
+                                          {GGML_TYPE_Q8_0, GGML_TYPE_F16, GGML_TYPE_Q4_0}};
+    static const int64_t n_out[3] = {37, 5, 300};
+    static const int toks[] = {1, 3, N_TOK};
+    float *x = malloc(sizeof(float) * N_TOK * N_IN), *scratch = malloc(sizeof(float) * 2 * N_IN);
+    if (!CHECK(x && scratch)) return;
+    fill_x(x, (size_t)N_TOK * N_IN);
+    for (size_t gi = 0; gi < sizeof groups / sizeof groups[0]; gi++) {
+        cx_weight w[3];
+        const cx_weight *wp[3];
+        float *y[3], *ref[3];
+        for (int k = 0; k < 3; k++) {
+            size_t rb = row_bytes(groups[gi][k], N_IN);
+            uint8_t *data = malloc(rb * (size_t)n_out[k]);
+            y[k] = malloc(sizeof(float) * N_TOK * (size_t)n_out[k]);
+            ref[k] = malloc(sizeof(float) * N_TOK * (size_t)n_out[k]);
+            if (!CHECK(data && y[k] && ref[k])) return;
+            for (int64_t r = 0; r < n_out[k]; r++) fill_row(groups[gi][k], data + (size_t)r * rb, N_IN);
+            w[k] = (cx_weight){groups[gi][k], data, N_IN, n_out[k], rb};
+            wp[k] = &w[k];
+        }
+        for (size_t t = 0; t < sizeof toks / sizeof toks[0]; t++) {
+            int same = 1;
+            op_matmul_group(tp, wp, y, 3, x, toks[t], scratch);
+            for (int k = 0; k < 3; k++) {
+                op_matmul(tp, &w[k], x, ref[k], toks[t], scratch);
+                same &= memcmp(y[k], ref[k], sizeof(float) * (size_t)toks[t] * (size_t)n_out[k]) == 0;
+            }
+            CHECK_MSG(same, "op_matmul_group %s/%s/%s n_tok=%d differs from op_matmul", ggml_type_name(groups[gi][0]),
+                      ggml_type_name(groups[gi][1]), ggml_type_name(groups[gi][2]), toks[t]);
+        }
+        for (int k = 0; k < 3; k++) free((void *)w[k].data), free(y[k]), free(ref[k]);
+    }
+    free(x), free(scratch);
+    tp_destroy(tp);
+}
+
 int main(void) {
     test_fp16();
     test_q8_0_block();
@@ -476,5 +520,6 @@ int main(void) {
     if (!tiled) printf("matrix-tile kernels (AMX): not available on this CPU or OS, not tested\n");
     CHECK(active_listed);
     test_matmul();
+    test_matmul_group();
     return CHECK_DONE();
 }
