@@ -113,6 +113,35 @@ def python_env(library: str | None = None) -> dict[str, str]:
     return env
 
 
+def start_server(args: Sequence[str], log: Any = None, who: str = "benchmark") -> tuple[subprocess.Popen[bytes], str]:
+    """`cactus serve ARGS...` from this checkout on a free 127.0.0.1 port (keys only from ARGS, none from the
+    environment); returns the process and its base URL once /health answers, within 120 s."""
+    import socket
+
+    import httpx
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    env = python_env()
+    env.pop("CACTUS_API_KEYS", None)
+    cmd = [sys.executable, "-m", "cactus", "serve", *args, "--host", "127.0.0.1", "--port", str(port)]
+    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT if log else None)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"{who}: the server exited with {proc.returncode}")
+        try:
+            if httpx.get(url + "/health", timeout=1).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    proc.terminate()
+    raise SystemExit(f"{who}: the server did not come up within 120 s")
+
+
 def run_json(cmd: Sequence[str], env: dict[str, str], timeout: float) -> dict[str, Any]:
     """Runs a worker that prints one JSON object as its last stdout line."""
     t0 = time.perf_counter()

@@ -14,7 +14,6 @@ import asyncio
 import json
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
@@ -25,36 +24,16 @@ from pathlib import Path
 
 import httpx
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_server(model: Path, workers: int, max_queue: int) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "python"), env.get("PYTHONPATH", "")])
-    env.pop("CACTUS_API_KEYS", None)
-    cmd = [sys.executable, "-m", "cactus.server", str(model), "--port", str(port), "--log-level", "warning"]
-    cmd += ["--workers", str(workers), "--max-queue", str(max_queue)]
-    proc = subprocess.Popen(cmd, env=env)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"the server exited with {proc.returncode}")
-        try:
-            if httpx.get(url + "/health", timeout=1).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    proc.terminate()
-    raise SystemExit("the server did not come up")
+def start_server(model: Path, workers: int, max_queue: int) -> tuple[subprocess.Popen[bytes], str]:
+    return _common.start_server([str(model), "--workers", str(workers), "--max-queue", str(max_queue),
+                                 "--log-level", "warning"], who="bench_server")
 
 
 async def one_request(client: httpx.AsyncClient, model: str, i: int, max_tokens: int) -> dict:

@@ -50,7 +50,6 @@ import os
 import platform
 import random
 import re
-import socket
 import statistics
 import subprocess
 import sys
@@ -62,6 +61,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -80,43 +82,10 @@ RSS_BAR = 0.10  # final RSS may exceed the RSS after the first 100 requests by a
 # ---- the server -----------------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def start_server(model: Path, max_body: int, workers: int, log: Any) -> tuple[subprocess.Popen[bytes], str]:
     """`cactus serve MODEL` with one key on 127.0.0.1; returns the process and its base URL once healthy."""
-    port = free_port()
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "python"), env.get("PYTHONPATH", "")])
-    env.pop("CACTUS_API_KEYS", None)
-    cmd = [sys.executable, "-m", "cactus", "serve", str(model), "--host", "127.0.0.1", "--port", str(port)]
-    cmd += [
-        "--api-key",
-        KEY,
-        "--max-body",
-        str(max_body),
-        "--workers",
-        str(workers),
-        "--log-level",
-        "warning",
-    ]
-    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"load_server: the server exited with {proc.returncode}")
-        try:
-            if httpx.get(url + "/health", timeout=1).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    proc.terminate()
-    raise SystemExit("load_server: the server did not come up within 120 s")
+    return _common.start_server([str(model), "--api-key", KEY, "--max-body", str(max_body), "--workers", str(workers),
+                                 "--log-level", "warning"], log, who="load_server")
 
 
 def rss_kb(pid: int) -> int:
