@@ -72,7 +72,9 @@ static void rows_decode(const matmul_job *j, int64_t r0, int64_t r1) {
     const cx_weight *w = j->w;
     size_t n = (size_t)w->n_in, rb = w->row_bytes;
     kern_dotq_fn dotq = j->kt->dotq[w->type];
-    int64_t k = r1 - r0 >= 2 * decode_streams(w->type) ? decode_streams(w->type) : 1, len = (r1 - r0) / k;
+    int64_t k = decode_streams(w->type);
+    if (r1 - r0 < 2 * k) k = 1;
+    int64_t len = (r1 - r0) / k;
     for (int64_t i = 0; i < len; i++)
         for (int64_t part = 0; part < k; part++) {
             int64_t r = r0 + part * len + i;
@@ -213,15 +215,20 @@ static double matmul_work(const matmul_job *j) {
     return (double)j->w->n_out * (double)j->w->n_in * (double)j->n_tok;
 }
 
-static int matmul_quant(threadpool *tp, matmul_job *j, float *scratch) {
-    size_t n = (size_t)j->w->n_in, xs = kern_xq_bytes(n);
-    /* The scratch (n_threads * n_in floats, aligned here to 64) holds one xq
-     * row of about 2.1 n bytes for any real width: decode does not allocate,
-     * and a few prefill tokens fit too. */
+/* The scratch (n_threads * n_in floats, aligned here to 64) holds one xq
+ * row of about 2.1 n bytes for any real width: decode does not allocate,
+ * and a few prefill tokens fit too. Returns the aligned start; *rows: how
+ * many xq rows of width n fit. */
+static uint8_t *scratch_xq(threadpool *tp, float *scratch, size_t n, size_t *rows) {
     uintptr_t base = ((uintptr_t)scratch + 63) & ~(uintptr_t)63;
     size_t bytes = (size_t)tp_n_threads(tp) * n * sizeof(float), skip = (size_t)(base - (uintptr_t)scratch);
-    size_t per = bytes > skip ? (bytes - skip) / xs : 0;
-    uint8_t *buf = (uint8_t *)base;
+    *rows = bytes > skip ? (bytes - skip) / kern_xq_bytes(n) : 0;
+    return (uint8_t *)base;
+}
+
+static int matmul_quant(threadpool *tp, matmul_job *j, float *scratch) {
+    size_t n = (size_t)j->w->n_in, xs = kern_xq_bytes(n), per;
+    uint8_t *buf = scratch_xq(tp, scratch, n, &per);
     if (per < (size_t)j->n_tok) {
         uint8_t *big = xq_grow((size_t)j->n_tok * xs);
         if (big) buf = big, per = (size_t)j->n_tok;
@@ -291,10 +298,9 @@ static void group_rows(void *p, int64_t r0, int64_t r1, int thread) {
 /* Returns -1 when the group cannot share one xq row (then each weight runs alone). */
 static int group_decode(threadpool *tp, const kern_table *kt, const cx_weight *const *w, float *const *y, int n_w,
                         const float *x, float *scratch) {
-    size_t n = (size_t)w[0]->n_in;
-    uint8_t *xq = (uint8_t *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
-    if ((size_t)(xq - (uint8_t *)scratch) + kern_xq_bytes(n) > (size_t)tp_n_threads(tp) * n * sizeof(float))
-        return -1;
+    size_t n = (size_t)w[0]->n_in, rows;
+    uint8_t *xq = scratch_xq(tp, scratch, n, &rows);
+    if (rows == 0) return -1;
     group_job g = {.n = n_w};
     double work = 0;
     for (int k = 0; k < n_w; k++) {
