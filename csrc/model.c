@@ -12,21 +12,37 @@
 #include "kernels/kernels.h"
 #include "util.h"
 
+/* act_bits: how finely Q8_0 / Q4_0 matmuls round their activations
+ * (cx_weight.act_bits). 8 bits keep the llama-style families within 5e-2 of
+ * the logit scale of the float model (measured 1.0e-2 to 3.0e-2 on the
+ * fixtures, tests/test_parity.py); LFM2's multiplicative conv gates and
+ * Gemma 3's GeGLU, sandwich norms and soft-capping amplify the rounding to
+ * 5.4e-2 and 6.2e-2, and 12 bits bring them to 3e-3, for about a seventh
+ * of Q4_0 decode speed and a fifth of prefill (README). */
 typedef struct {
     const char *name;
     arch_id id;
     int (*bind)(cx_model *m);
     cx_forward_fn forward;
     rope_kind rope;
+    int act_bits;
 } arch_entry;
 
 static const arch_entry g_archs[] = {
-    {"llama", ARCH_LLAMA, arch_llama_bind, arch_llama_forward, ROPE_NORM},
-    {"qwen2", ARCH_QWEN2, arch_llama_bind, arch_llama_forward, ROPE_NEOX},
-    {"qwen3", ARCH_QWEN3, arch_llama_bind, arch_llama_forward, ROPE_NEOX},
-    {"lfm2", ARCH_LFM2, arch_lfm2_bind, arch_lfm2_forward, ROPE_NEOX},
-    {"gemma3", ARCH_GEMMA3, arch_gemma3_bind, arch_gemma3_forward, ROPE_NEOX},
+    {"llama", ARCH_LLAMA, arch_llama_bind, arch_llama_forward, ROPE_NORM, 8},
+    {"qwen2", ARCH_QWEN2, arch_llama_bind, arch_llama_forward, ROPE_NEOX, 8},
+    {"qwen3", ARCH_QWEN3, arch_llama_bind, arch_llama_forward, ROPE_NEOX, 8},
+    {"lfm2", ARCH_LFM2, arch_lfm2_bind, arch_lfm2_forward, ROPE_NEOX, 12},
+    {"gemma3", ARCH_GEMMA3, arch_gemma3_bind, arch_gemma3_forward, ROPE_NEOX, 12},
 };
+
+/* CACTUS_ACTIVATION_BITS=8|12 overrides the family's choice (read at each
+ * load); anything else keeps it. */
+static int activation_bits(int family) {
+    const char *e = getenv("CACTUS_ACTIVATION_BITS");
+    if (e && (strcmp(e, "8") == 0 || strcmp(e, "12") == 0)) return atoi(e);
+    return family;
+}
 
 static int ends_with(const char *s, const char *suffix) {
     size_t a = strlen(s), b = strlen(suffix);
@@ -170,6 +186,7 @@ int model_bind_weight(cx_model *m, cx_weight *w, const char *name, int64_t n_in,
     w->n_in = (int64_t)t->ne[0];
     w->n_out = (int64_t)t->ne[1];
     w->row_bytes = (size_t)ggml_type_row_bytes(t->type, t->ne[0]);
+    w->act_bits = m->act_bits;
     return 0;
 }
 
@@ -264,6 +281,7 @@ static int pick_arch(cx_model *m) {
             m->arch_name = g_archs[i].name;
             m->forward = g_archs[i].forward;
             m->hp.rope = g_archs[i].rope;
+            m->act_bits = activation_bits(g_archs[i].act_bits);
             return 0;
         }
     }

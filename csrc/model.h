@@ -11,12 +11,16 @@
 #include "gguf.h"
 #include "tokenizer/tokenizer.h"
 
-/* A 2-D weight: n_out rows of n_in elements of `type`, rows contiguous. */
+/* A 2-D weight: n_out rows of n_in elements of `type`, rows contiguous.
+ * act_bits: for Q8_0 / Q4_0, how finely the kernels round the activations
+ * they multiply (kernels/kernels.h): 8 (also 0), or 12 for the families
+ * whose parity needs it (g_archs in model.c). */
 typedef struct {
     ggml_type type;
     const uint8_t *data;
     int64_t n_in, n_out;
     size_t row_bytes;
+    int act_bits;
 } cx_weight;
 
 typedef enum { ROPE_NORM = 0, ROPE_NEOX = 2 } rope_kind;
@@ -76,6 +80,7 @@ struct cx_model {
     arch_id arch;
     const char *arch_name;
     cx_hparams hp;
+    int act_bits;              /* 8 or 12: every quantized weight's cx_weight.act_bits */
     cx_weight tok_embd;
     cx_weight output;          /* tok_embd when tied */
     const float *output_norm;  /* the final norm (lfm2: token_embd_norm) */

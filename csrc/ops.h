@@ -36,7 +36,9 @@ void op_softcap(float *x, float cap, int n);
 void op_short_conv(float *out, const float *hist, const float *kernel, int n_tok, int pos0, int dim, int len);
 
 /* y[t][o] = W[o] . x[t] for t < n_tok, threaded over rows of W. `scratch`
- * holds tp_n_threads(tp) * W->n_in floats (a dequantized row per thread). */
+ * holds (tp_n_threads(tp) + 1) * W->n_in floats: a dequantized row per
+ * thread, or a decode step's quantized input (which needs a little more
+ * than one row, hence the + 1). */
 void op_matmul(threadpool *tp, const cx_weight *w, const float *x, float *y, int n_tok, float *scratch);
 /* y[k] = w[k] x for k < n_w (at most OP_MATMUL_GROUP_MAX): weights that read the
  * same input, such as q, k and v. The same results as n_w op_matmul calls; a

@@ -79,7 +79,7 @@ static int alloc_buffers(cx_session *s) {
         {&s->rope_cos_swa, swa ? CX_BATCH * half : 0},
         {&s->rope_sin_swa, swa ? CX_BATCH * half : 0},
         {&s->scores, (size_t)nt * n_ctx},
-        {&s->rowbuf, (size_t)nt * wide},
+        {&s->rowbuf, (size_t)(nt + 1) * wide},
         {&s->logits, (size_t)hp->n_vocab},
     };
     if (alloc_all(reqs, (int)(sizeof reqs / sizeof reqs[0])) || iv_reserve(&s->history, (size_t)n_ctx) ||

@@ -31,7 +31,7 @@ typedef struct cx_session {
     float *rope_cos, *rope_sin; /* [CX_BATCH][head_dim / 2] */
     float *rope_cos_swa, *rope_sin_swa; /* gemma3: the sliding blocks' own tables, same shape */
     float *scores;              /* [n_threads][n_ctx] */
-    float *rowbuf;              /* [n_threads][max row length] */
+    float *rowbuf;              /* [n_threads + 1][max row length]: op_matmul's scratch */
     float *logits;              /* [n_vocab]: the last position's logits */
 } cx_session;
 

@@ -948,20 +948,28 @@ def test_hybrid_weights_round_trip(converted_hybrid: dict[tuple[str, str], Path]
             assert (np.abs(w - ref).reshape(-1, 32) <= amax * (1 / 254 * 1.01 + 2**-10)).all(), t.name
 
 
-def _q8_acts(x: np.ndarray) -> np.ndarray:
-    """8-bit activations as the engine's quantized-weight matmuls make them (kernels.h): per block of 32,
-    scale max|x| / 127 in float32, values rounded to nearest even."""
+def _quant_acts(x: np.ndarray, bits: int) -> np.ndarray:
+    """Activations as the engine's quantized-weight matmuls round them (kernels.h), in float32 like the C code.
+    8 bits: per block of 32, q = x * (127 / max|x|) rounded to nearest even, scale d = max|x| / 127. 12 bits:
+    plus lo = (x - q * d) * (1 / (d / 16)) rounded and clamped to [-8, 8], so x = (16 q + lo) * d / 16."""
     b = np.asarray(x, dtype=np.float32).reshape(-1, 32)
     amax = np.abs(b).max(axis=1, keepdims=True)
     with np.errstate(divide="ignore"):
         inv = np.where(amax > 2.0**-100, np.float32(127) / amax, np.float32(0)).astype(np.float32)
-    q = np.rint(b * inv)
-    return (q * (amax / np.float32(127))).reshape(np.shape(x)).astype(np.float64)
+    q = np.rint(b * inv).astype(np.float32)
+    d = (amax / np.float32(127)).astype(np.float32)
+    if bits == 8:
+        return (q * d).reshape(np.shape(x)).astype(np.float64)
+    step = (d / np.float32(16)).astype(np.float32)
+    with np.errstate(divide="ignore"):
+        inv_step = np.where(step > 0, np.float32(1) / step, np.float32(0)).astype(np.float32)
+    lo = np.clip(np.rint((b - q * d) * inv_step), -8, 8).astype(np.float32)
+    return ((16 * q.astype(np.float64) + lo) * step).reshape(np.shape(x))
 
 
-def forward_hybrid(path: Path, tokens: np.ndarray, int8_acts: bool = False) -> np.ndarray:
+def forward_hybrid(path: Path, tokens: np.ndarray, act_bits: int = 0) -> np.ndarray:
     """A plain numpy (float64) forward pass over a converted LFM2 or Gemma 3 GGUF with llama.cpp semantics.
-    `int8_acts` quantizes every input of a Q8_0/Q4_0 matmul to 8 bits first, as the engine's kernels do."""
+    `act_bits` (8 or 12) rounds every input of a Q8_0/Q4_0 matmul first, as the engine's kernels do."""
     r = gguf.GGUFReader(str(path))
     arch = field(r, "general.architecture")
     w = {t.name: dequant(t).astype(np.float64) for t in r.tensors}
@@ -971,7 +979,7 @@ def forward_hybrid(path: Path, tokens: np.ndarray, int8_acts: bool = False) -> n
     d, n = field(r, f"{arch}.embedding_length"), len(tokens)
 
     def mm(x: np.ndarray, name: str) -> np.ndarray:
-        return (_q8_acts(x) if int8_acts and name in quant else x) @ w[name].T
+        return (_quant_acts(x, act_bits) if act_bits and name in quant else x) @ w[name].T
 
     def norm(x: np.ndarray, g: np.ndarray) -> np.ndarray:
         return x / np.sqrt((x * x).mean(-1, keepdims=True) + eps) * g

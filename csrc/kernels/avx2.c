@@ -137,6 +137,31 @@ static void quantize_x(const float *x, void *xq, size_t n) {
     }
 }
 
+/* The scalar quantize_lo (scalar.c), eight lanes at a time: the same f32
+ * product, then difference (no fma), cvtps2dq's rounding and the clamp. */
+static void quantize_lo(const float *x, void *xq2, size_t n) {
+    kern_xq2_rows r = kern_xq2_rows_of(xq2, n);
+    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    for (size_t ib = 0; ib < n / QK; ib++) {
+        float step = kern_xq_lo_step(r.d[ib]), inv = step > 0.0f ? 1.0f / step : 0.0f;
+        __m256 vd = _mm256_set1_ps(r.d[ib]), vi = _mm256_set1_ps(inv);
+        __m256i v[4];
+        for (int k = 0; k < 4; k++) {
+            size_t i = ib * QK + 8 * (size_t)k;
+            __m256 qd = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(r.q + i)))), vd);
+            v[k] = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), qd), vi));
+        }
+        /* The saturating packs keep values in [-8, 8] as they are; the clamp acts on bytes. */
+        __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(v[0], v[1]), _mm256_packs_epi32(v[2], v[3]));
+        p = _mm256_permutevar8x32_epi32(p, order);
+        p = _mm256_max_epi8(_mm256_min_epi8(p, _mm256_set1_epi8(8)), _mm256_set1_epi8(-8));
+        _mm256_storeu_si256((__m256i *)(r.lo + ib * QK), p);
+        __m256i pairs = _mm256_maddubs_epi16(_mm256_set1_epi8(8), p);
+        _mm256_storeu_si256((__m256i *)(r.c + ib * 8), _mm256_madd_epi16(pairs, _mm256_set1_epi16(-1)));
+        r.d_lo[ib] = step;
+    }
+}
+
 static inline __m256i load32(const void *p) { return _mm256_loadu_si256((const __m256i *)p); }
 
 /* Signed x signed bytes, summed into 8 int32 lanes. maddubs multiplies
@@ -324,6 +349,9 @@ static void dequant_q4_0(const void *row, float *out, size_t n) {
         store_scaled_s8(out + ib * QK, unpack_q4(b[ib].qs), _cvtsh_ss(b[ib].d));
 }
 
+KERN_DEF_DOTQ2_TWO_PASS(q8_0)
+KERN_DEF_DOTQ2_TWO_PASS(q4_0)
+
 static const kern_table g_avx2 = {
     .name = "avx2",
     .dot = {[GGML_TYPE_F32] = dot_f32, [GGML_TYPE_F16] = dot_f16, [GGML_TYPE_BF16] = dot_bf16,
@@ -332,8 +360,11 @@ static const kern_table g_avx2 = {
                 [GGML_TYPE_Q8_0] = dequant_q8_0, [GGML_TYPE_Q4_0] = dequant_q4_0},
     .dot_nt = {[GGML_TYPE_F32] = dot_nt_f32, [GGML_TYPE_F16] = dot_nt_f16, [GGML_TYPE_BF16] = dot_nt_bf16},
     .quantize_x = quantize_x,
+    .quantize_lo = quantize_lo,
     .dotq = {[GGML_TYPE_Q8_0] = dotq_q8_0, [GGML_TYPE_Q4_0] = dotq_q4_0},
     .dotq_nt = {[GGML_TYPE_Q8_0] = dotq_nt_q8_0, [GGML_TYPE_Q4_0] = dotq_nt_q4_0},
+    .dotq2 = {[GGML_TYPE_Q8_0] = dotq2_q8_0, [GGML_TYPE_Q4_0] = dotq2_q4_0},
+    .dotq2_nt = {[GGML_TYPE_Q8_0] = dotq2_nt_q8_0, [GGML_TYPE_Q4_0] = dotq2_nt_q4_0},
 };
 
 const kern_table *kern_avx2(void) { return &g_avx2; }

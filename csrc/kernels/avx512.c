@@ -125,6 +125,29 @@ static void quantize_x(const float *x, void *xq, size_t n) {
     }
 }
 
+/* The scalar quantize_lo (scalar.c), sixteen lanes at a time: the same f32
+ * product, then difference (no fma), cvtps2dq's rounding and the clamp. */
+static void quantize_lo(const float *x, void *xq2, size_t n) {
+    kern_xq2_rows r = kern_xq2_rows_of(xq2, n);
+    const __m512i hi = _mm512_set1_epi32(8), low = _mm512_set1_epi32(-8);
+    for (size_t ib = 0; ib < n / QK; ib++) {
+        float step = kern_xq_lo_step(r.d[ib]), inv = step > 0.0f ? 1.0f / step : 0.0f;
+        __m512 vd = _mm512_set1_ps(r.d[ib]), vi = _mm512_set1_ps(inv);
+        __m128i b[2];
+        for (int h = 0; h < 2; h++) {
+            size_t i = ib * QK + 16 * (size_t)h;
+            __m512 qd = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(r.q + i)))), vd);
+            __m512i v = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(x + i), qd), vi));
+            b[h] = _mm512_cvtepi32_epi8(_mm512_max_epi32(_mm512_min_epi32(v, hi), low));
+        }
+        __m256i p = _mm256_set_m128i(b[1], b[0]);
+        _mm256_storeu_si256((__m256i *)(r.lo + ib * QK), p);
+        __m256i sum4 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(8), p);
+        _mm256_storeu_si256((__m256i *)(r.c + ib * 8), _mm256_sub_epi32(_mm256_setzero_si256(), sum4));
+        r.d_lo[ib] = step;
+    }
+}
+
 /* Decode is a stream of weight blocks through few instructions each, so
  * the main loops take two blocks per 512-bit vector: 64 quants of x are
  * contiguous in xq, and so are the 16 lanes of c for them. */
@@ -149,12 +172,31 @@ static inline __m512i biased_q8_pair(const block_q8_0 *b) {
 }
 
 /* Lane sums of two blocks. Q4_0: nibbles times x, each lane starting at c
- * (its -8 * sum of x). Q8_0: (w + 128) times x, starting at 16 * c. */
-static inline __m512i isum_q4_pair(__m512i nib, const int8_t *q, const int32_t *c) {
+ * (its -8 * sum of x). Q8_0: (w + 128) times x, starting at 16 * c.
+ * (lo: the xq2 lo row's offset from hi, unused by the 8-bit forms.) */
+static inline __m512i isum_q4_pair(__m512i nib, const int8_t *q, const int32_t *c, size_t lo) {
+    (void)lo;
     return _mm512_dpbusd_epi32(load64(c), nib, load64(q));
 }
-static inline __m512i isum_q8_pair(__m512i wb, const int8_t *q, const int32_t *c) {
+static inline __m512i isum_q8_pair(__m512i wb, const int8_t *q, const int32_t *c, size_t lo) {
+    (void)lo;
     return _mm512_dpbusd_epi32(_mm512_slli_epi32(load64(c), 4), wb, load64(q));
+}
+/* The xq2 forms (kernels.h), one integer per lane: 16 * (w . hi) + w . lo.
+ * Q4_0: 16 * nibble still fits vpdpbusd's unsigned byte, so both products
+ * add into one chain, started at 16 c_hi + c_lo. Q8_0's biased bytes use all
+ * 8 bits: two chains, joined as 16 hi + lo. */
+static inline __m512i isum2_q4_pair(__m512i nib, const int8_t *q, const int32_t *c, size_t lo) {
+    const int32_t *c_lo = (const int32_t *)((const uint8_t *)c + lo);
+    __m512i start = _mm512_add_epi32(_mm512_slli_epi32(load64(c), 4), load64(c_lo));
+    __m512i s = _mm512_dpbusd_epi32(start, _mm512_slli_epi16(nib, 4), load64(q)); /* nibbles < 16: no carry */
+    return _mm512_dpbusd_epi32(s, nib, load64(q + lo));
+}
+static inline __m512i isum2_q8_pair(__m512i wb, const int8_t *q, const int32_t *c, size_t lo) {
+    const int32_t *c_lo = (const int32_t *)((const uint8_t *)c + lo);
+    __m512i hi = _mm512_dpbusd_epi32(_mm512_slli_epi32(load64(c), 4), wb, load64(q));
+    __m512i l = _mm512_dpbusd_epi32(_mm512_slli_epi32(load64(c_lo), 4), wb, load64(q + lo));
+    return _mm512_add_epi32(_mm512_slli_epi32(hi, 4), l);
 }
 
 /* The two weight scales of a block pair, as f32 [dw0, dw1, 0, 0]. */
@@ -179,56 +221,81 @@ static inline __m512 pair_scales(__m128 dw, const float *dx) {
     return spread_scales(_mm_mul_ps(dw, _mm_castsi128_ps(_mm_loadl_epi64((const __m128i *)dx))), 0);
 }
 
-/* A lone last block (odd block count), 256 bits wide. */
-static inline float last_q4(const block_q4_0 *b, const int8_t *q, const int32_t *c, float dx) {
+/* A lone last block (odd block count), 256 bits wide; the same forms. */
+static inline __m256i nibbles_q4(const block_q4_0 *b) {
     __m128i v = _mm_loadu_si128((const __m128i *)b->qs);
-    __m256i nib = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), _mm256_set1_epi8(0x0F));
-    __m256i s = _mm256_dpbusd_epi32(load32(c), nib, load32(q));
-    return hsum256_ps(_mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(b->d) * dx), _mm256_cvtepi32_ps(s)));
+    return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), _mm256_set1_epi8(0x0F));
 }
-static inline float last_q8(const block_q8_0 *b, const int8_t *q, const int32_t *c, float dx) {
-    __m256i wb = _mm256_xor_si256(load32(b->qs), _mm256_set1_epi8((char)0x80));
-    __m256i s = _mm256_dpbusd_epi32(_mm256_slli_epi32(load32(c), 4), wb, load32(q));
-    return hsum256_ps(_mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(b->d) * dx), _mm256_cvtepi32_ps(s)));
+static inline __m256i biased_q8(const block_q8_0 *b) { return _mm256_xor_si256(load32(b->qs), _mm256_set1_epi8((char)0x80)); }
+static inline float last_sum(uint16_t dw, float dx, __m256i s) {
+    return hsum256_ps(_mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(dw) * dx), _mm256_cvtepi32_ps(s)));
+}
+static inline float last_q4(const block_q4_0 *b, const int8_t *q, const int32_t *c, float dx, size_t lo) {
+    (void)lo;
+    return last_sum(b->d, dx, _mm256_dpbusd_epi32(load32(c), nibbles_q4(b), load32(q)));
+}
+static inline float last_q8(const block_q8_0 *b, const int8_t *q, const int32_t *c, float dx, size_t lo) {
+    (void)lo;
+    return last_sum(b->d, dx, _mm256_dpbusd_epi32(_mm256_slli_epi32(load32(c), 4), biased_q8(b), load32(q)));
+}
+static inline float last2_q4(const block_q4_0 *b, const int8_t *q, const int32_t *c, float dx, size_t lo) {
+    const int32_t *c_lo = (const int32_t *)((const uint8_t *)c + lo);
+    __m256i nib = nibbles_q4(b);
+    __m256i s = _mm256_add_epi32(_mm256_slli_epi32(load32(c), 4), load32(c_lo));
+    s = _mm256_dpbusd_epi32(s, _mm256_slli_epi16(nib, 4), load32(q));
+    return last_sum(b->d, dx, _mm256_dpbusd_epi32(s, nib, load32(q + lo)));
+}
+static inline float last2_q8(const block_q8_0 *b, const int8_t *q, const int32_t *c, float dx, size_t lo) {
+    const int32_t *c_lo = (const int32_t *)((const uint8_t *)c + lo);
+    __m256i wb = biased_q8(b);
+    __m256i hi = _mm256_dpbusd_epi32(_mm256_slli_epi32(load32(c), 4), wb, load32(q));
+    __m256i l = _mm256_dpbusd_epi32(_mm256_slli_epi32(load32(c_lo), 4), wb, load32(q + lo));
+    return last_sum(b->d, dx, _mm256_add_epi32(_mm256_slli_epi32(hi, 4), l));
 }
 
-/* Four blocks per iteration into two accumulators, then a pair, then a lone block. */
-#define DEF_DOTQ(T, PREP, ISUM, LAST)                                                                         \
-    static float dotq_##T(const void *row, const void *xq, size_t n) {                                        \
+/* Four blocks per iteration into two accumulators, then a pair, then a lone
+ * block. X2: the xq2 form (lo's scales, lo at kern_xq_bytes(n) from hi). */
+#define DEF_DOTQ(NAME, T, PREP, ISUM, LAST, X2)                                                               \
+    static float NAME(const void *row, const void *xq, size_t n) {                                            \
         const block_##T *b = row;                                                                             \
         const int8_t *q = xq;                                                                                 \
         const int32_t *c = kern_xq_c(xq, n);                                                                  \
-        const float *d = kern_xq_d(xq, n);                                                                    \
+        size_t lo = kern_xq_bytes(n);                                                                         \
+        const float *d = kern_xq_d((const uint8_t *)xq + (X2 ? lo : 0), n);                                   \
         size_t nb = n / QK, ib = 0;                                                                           \
         __m512 a0 = _mm512_setzero_ps(), a1 = a0;                                                             \
         for (; ib + 4 <= nb; ib += 4) {                                                                       \
-            __m512i s0 = ISUM(PREP(b + ib), q + ib * QK, c + ib * 8);                                         \
-            __m512i s1 = ISUM(PREP(b + ib + 2), q + ib * QK + 2 * QK, c + ib * 8 + 16);                       \
+            __m512i s0 = ISUM(PREP(b + ib), q + ib * QK, c + ib * 8, lo);                                     \
+            __m512i s1 = ISUM(PREP(b + ib + 2), q + ib * QK + 2 * QK, c + ib * 8 + 16, lo);                   \
             __m128 sc = _mm_mul_ps(quad_dw(b[ib].d, b[ib + 1].d, b[ib + 2].d, b[ib + 3].d), _mm_loadu_ps(d + ib)); \
             a0 = _mm512_fmadd_ps(spread_scales(sc, 0), _mm512_cvtepi32_ps(s0), a0);                           \
             a1 = _mm512_fmadd_ps(spread_scales(sc, 2), _mm512_cvtepi32_ps(s1), a1);                           \
         }                                                                                                     \
         if (ib + 2 <= nb) {                                                                                   \
-            __m512i s0 = ISUM(PREP(b + ib), q + ib * QK, c + ib * 8);                                         \
+            __m512i s0 = ISUM(PREP(b + ib), q + ib * QK, c + ib * 8, lo);                                     \
             a0 = _mm512_fmadd_ps(pair_scales(pair_dw(b[ib].d, b[ib + 1].d), d + ib), _mm512_cvtepi32_ps(s0), a0); \
             ib += 2;                                                                                          \
         }                                                                                                     \
         float s = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));                                                \
-        return ib < nb ? s + LAST(b + ib, q + ib * QK, c + ib * 8, d[ib]) : s;                                \
+        return ib < nb ? s + LAST(b + ib, q + ib * QK, c + ib * 8, d[ib], lo) : s;                            \
     }
-DEF_DOTQ(q4_0, nibbles_q4_pair, isum_q4_pair, last_q4)
-DEF_DOTQ(q8_0, biased_q8_pair, isum_q8_pair, last_q8)
+DEF_DOTQ(dotq_q4_0, q4_0, nibbles_q4_pair, isum_q4_pair, last_q4, 0)
+DEF_DOTQ(dotq_q8_0, q8_0, biased_q8_pair, isum_q8_pair, last_q8, 0)
+DEF_DOTQ(dotq2_q4_0, q4_0, nibbles_q4_pair, isum2_q4_pair, last2_q4, 1)
+DEF_DOTQ(dotq2_q8_0, q8_0, biased_q8_pair, isum2_q8_pair, last2_q8, 1)
 
 /* The KERN_NT-token forms prepare each weight block pair once. */
-#define DEF_DOTQ_NT(T, PREP, ISUM, LAST)                                                                      \
-    static void dotq_nt_##T(const void *row, const void *xq, size_t xs, size_t n, float *out) {               \
+#define DEF_DOTQ_NT(NAME, T, PREP, ISUM, LAST, X2)                                                            \
+    static void NAME(const void *row, const void *xq, size_t xs, size_t n, float *out) {                      \
         const block_##T *b = row;                                                                             \
         const int8_t *q[KERN_NT];                                                                             \
         const int32_t *c[KERN_NT];                                                                            \
         const float *d[KERN_NT];                                                                              \
         __m512 a[KERN_NT];                                                                                    \
+        size_t lo = kern_xq_bytes(n);                                                                         \
         for (int t = 0; t < KERN_NT; t++) {                                                                   \
-            q[t] = (const int8_t *)xq + t * xs, c[t] = kern_xq_c(q[t], n), d[t] = kern_xq_d(q[t], n);         \
+            q[t] = (const int8_t *)xq + t * xs, c[t] = kern_xq_c(q[t], n);                                    \
+            d[t] = kern_xq_d((const uint8_t *)q[t] + (X2 ? lo : 0), n);                                       \
             a[t] = _mm512_setzero_ps();                                                                       \
         }                                                                                                     \
         size_t nb = n / QK, ib = 0;                                                                           \
@@ -237,15 +304,17 @@ DEF_DOTQ(q8_0, biased_q8_pair, isum_q8_pair, last_q8)
             __m128 dw = pair_dw(b[ib].d, b[ib + 1].d);                                                        \
             for (int t = 0; t < KERN_NT; t++)                                                                 \
                 a[t] = _mm512_fmadd_ps(pair_scales(dw, d[t] + ib),                                            \
-                                       _mm512_cvtepi32_ps(ISUM(w, q[t] + ib * QK, c[t] + ib * 8)), a[t]);     \
+                                       _mm512_cvtepi32_ps(ISUM(w, q[t] + ib * QK, c[t] + ib * 8, lo)), a[t]); \
         }                                                                                                     \
         for (int t = 0; t < KERN_NT; t++) {                                                                   \
             out[t] = _mm512_reduce_add_ps(a[t]);                                                              \
-            if (ib < nb) out[t] += LAST(b + ib, q[t] + ib * QK, c[t] + ib * 8, d[t][ib]);                     \
+            if (ib < nb) out[t] += LAST(b + ib, q[t] + ib * QK, c[t] + ib * 8, d[t][ib], lo);                 \
         }                                                                                                     \
     }
-DEF_DOTQ_NT(q4_0, nibbles_q4_pair, isum_q4_pair, last_q4)
-DEF_DOTQ_NT(q8_0, biased_q8_pair, isum_q8_pair, last_q8)
+DEF_DOTQ_NT(dotq_nt_q4_0, q4_0, nibbles_q4_pair, isum_q4_pair, last_q4, 0)
+DEF_DOTQ_NT(dotq_nt_q8_0, q8_0, biased_q8_pair, isum_q8_pair, last_q8, 0)
+DEF_DOTQ_NT(dotq2_nt_q4_0, q4_0, nibbles_q4_pair, isum2_q4_pair, last2_q4, 1)
+DEF_DOTQ_NT(dotq2_nt_q8_0, q8_0, biased_q8_pair, isum2_q8_pair, last2_q8, 1)
 
 /* Signed weights -8..7 of one Q4_0 block, for dequantization and the f32 dot. */
 static inline __m256i unpack_q4(const uint8_t *qs) {
@@ -322,8 +391,11 @@ static void dequant_q4_0(const void *row, float *out, size_t n) {
                 [GGML_TYPE_Q8_0] = dequant_q8_0, [GGML_TYPE_Q4_0] = dequant_q4_0},                             \
     .dot_nt = {[GGML_TYPE_F32] = dot_nt_f32, [GGML_TYPE_F16] = dot_nt_f16, [GGML_TYPE_BF16] = dot_nt_bf16},    \
     .quantize_x = quantize_x,                                                                                  \
+    .quantize_lo = quantize_lo,                                                                                \
     .dotq = {[GGML_TYPE_Q8_0] = dotq_q8_0, [GGML_TYPE_Q4_0] = dotq_q4_0},                                      \
-    .dotq_nt = {[GGML_TYPE_Q8_0] = dotq_nt_q8_0, [GGML_TYPE_Q4_0] = dotq_nt_q4_0}
+    .dotq_nt = {[GGML_TYPE_Q8_0] = dotq_nt_q8_0, [GGML_TYPE_Q4_0] = dotq_nt_q4_0},                             \
+    .dotq2 = {[GGML_TYPE_Q8_0] = dotq2_q8_0, [GGML_TYPE_Q4_0] = dotq2_q4_0},                                   \
+    .dotq2_nt = {[GGML_TYPE_Q8_0] = dotq2_nt_q8_0, [GGML_TYPE_Q4_0] = dotq2_nt_q4_0}
 
 static const kern_table g_avx512 = {.name = "avx512", AVX512_KERNELS};
 
@@ -336,7 +408,9 @@ static const kern_table g_amx = {
     .name = "amx",
     AVX512_KERNELS,
     .pack_xt = kern_amx_pack_xt,
+    .pack_xt2 = kern_amx_pack_xt2,
     .gemm = {[GGML_TYPE_Q8_0] = kern_amx_gemm_q8_0, [GGML_TYPE_Q4_0] = kern_amx_gemm_q4_0},
+    .gemm2 = {[GGML_TYPE_Q8_0] = kern_amx_gemm2_q8_0, [GGML_TYPE_Q4_0] = kern_amx_gemm2_q4_0},
 };
 
 const kern_table *kern_amx(void) { return &g_amx; }

@@ -1,8 +1,9 @@
 /* The threaded matrix multiply over weight rows (declared in ops.h).
  *
  * Quantized weights (Q8_0, Q4_0): the activations are quantized once per
- * call into xq rows (kernels.h), then every weight row is an integer dot per
- * block; the weights are never widened. Float weights (F32, F16, BF16): f32
+ * call into xq rows, or 12-bit xq2 rows where the weight asks for them
+ * (cx_weight.act_bits; kernels.h), then every weight row is an integer dot
+ * per block; the weights are never widened. Float weights (F32, F16, BF16): f32
  * dots, converting the weights in registers.
  *
  * Prefill (n_tok > 1) walks the rows of a thread's range in tiles that stay
@@ -11,7 +12,7 @@
  * comes from memory once per call, not once per token.
  *
  * With matrix tiles (the amx table) prefill of quantized weights instead
- * quantizes the tokens into xq and repacks them into xt (kernels.h), then
+ * quantizes the tokens into xq (xq2) and repacks them into xt (xt2), then
  * each thread multiplies its panels of KERN_TILE rows by every token tile.
  *
  * A decode step of weights that read the same input (q, k, v; gate, up:
@@ -35,11 +36,13 @@ typedef struct {
     float *y;
     int n_tok;
     float *rowbuf;     /* [n_threads][n_in]: a widened row per thread (fallback only) */
-    uint8_t *xq;       /* quantized weights: n_tok xq rows, xq_stride apart */
+    uint8_t *xq;       /* quantized weights: n_tok xq (x2: xq2) rows, xq_stride apart */
     size_t xq_stride;
+    int x2;            /* 12-bit activations */
     uint8_t *xt;       /* matrix tiles: the tokens as xt (kernels.h) */
     uint8_t *tile_scratch; /* [n_threads][kern_tile_scratch_bytes(n_in)] */
 } matmul_job;
+
 
 static int64_t tile_rows(const cx_weight *w) {
     int64_t r = (int64_t)(TILE_BYTES / w->row_bytes);
@@ -71,7 +74,7 @@ static int64_t decode_streams(ggml_type type) { return type == GGML_TYPE_Q4_0 ? 
 static void rows_decode(const matmul_job *j, int64_t r0, int64_t r1) {
     const cx_weight *w = j->w;
     size_t n = (size_t)w->n_in, rb = w->row_bytes;
-    kern_dotq_fn dotq = j->kt->dotq[w->type];
+    kern_dotq_fn dotq = j->x2 ? j->kt->dotq2[w->type] : j->kt->dotq[w->type];
     int64_t k = decode_streams(w->type);
     if (r1 - r0 < 2 * k) k = 1;
     int64_t len = (r1 - r0) / k;
@@ -87,12 +90,12 @@ static void rows_decode(const matmul_job *j, int64_t r0, int64_t r1) {
 static void rows_quant(const matmul_job *j, int64_t r0, int64_t r1) {
     const cx_weight *w = j->w;
     size_t n = (size_t)w->n_in, n_out = (size_t)w->n_out, xs = j->xq_stride;
-    kern_dotq_fn dotq = j->kt->dotq[w->type];
     if (j->n_tok == 1) {
         rows_decode(j, r0, r1);
         return;
     }
-    kern_dotq_nt_fn dotq_nt = j->kt->dotq_nt[w->type];
+    kern_dotq_fn dotq = j->x2 ? j->kt->dotq2[w->type] : j->kt->dotq[w->type];
+    kern_dotq_nt_fn dotq_nt = j->x2 ? j->kt->dotq2_nt[w->type] : j->kt->dotq_nt[w->type];
     int64_t tile = tile_rows(w);
     for (int64_t rt = r0; rt < r1; rt += tile) {
         int64_t re = rt + tile < r1 ? rt + tile : r1;
@@ -150,7 +153,7 @@ static void panels_tiles(void *p, int64_t p0, int64_t p1, int thread) {
     const cx_weight *w = j->w;
     int64_t r0 = p0 * KERN_TILE, r1 = p1 * KERN_TILE < w->n_out ? p1 * KERN_TILE : w->n_out;
     size_t n = (size_t)w->n_in;
-    j->kt->gemm[w->type](w->data + (size_t)r0 * w->row_bytes, w->row_bytes, (size_t)(r1 - r0), j->xt, n, j->n_tok,
+    (j->x2 ? j->kt->gemm2 : j->kt->gemm)[w->type](w->data + (size_t)r0 * w->row_bytes, w->row_bytes, (size_t)(r1 - r0), j->xt, n, j->n_tok,
                          j->y + r0, (size_t)w->n_out, j->tile_scratch + (size_t)thread * kern_tile_scratch_bytes(n));
 }
 
@@ -162,23 +165,32 @@ static void matmul_rows(void *p, int64_t r0, int64_t r1, int thread) {
         rows_float(j, r0, r1, thread);
 }
 
+/* Token t's xq (x2: xq2) row. */
+static void quantize_row(const matmul_job *j, int64_t t) {
+    size_t n = (size_t)j->w->n_in;
+    const float *x = j->x + (size_t)t * n;
+    uint8_t *xq = j->xq + (size_t)t * j->xq_stride;
+    if (j->x2)
+        kern_quantize_x2(j->kt, x, xq, n);
+    else
+        j->kt->quantize_x(x, xq, n);
+}
+
 static void quantize_tokens(void *p, int64_t t0, int64_t t1, int thread) {
     (void)thread;
     const matmul_job *j = p;
-    size_t n = (size_t)j->w->n_in;
-    for (int64_t t = t0; t < t1; t++) j->kt->quantize_x(j->x + (size_t)t * n, j->xq + (size_t)t * j->xq_stride, n);
+    for (int64_t t = t0; t < t1; t++) quantize_row(j, t);
 }
 
-/* Quantizes the tokens of xt tiles [t0, t1) and repacks them. */
+/* Quantizes the tokens of xt tiles [t0, t1) and repacks them (x2: xt2). */
 static void pack_tiles(void *p, int64_t t0, int64_t t1, int thread) {
     (void)thread;
     const matmul_job *j = p;
     size_t n = (size_t)j->w->n_in;
     for (int64_t tile = t0; tile < t1; tile++) {
         int64_t e = (tile + 1) * KERN_TILE < j->n_tok ? (tile + 1) * KERN_TILE : j->n_tok;
-        for (int64_t t = tile * KERN_TILE; t < e; t++)
-            j->kt->quantize_x(j->x + (size_t)t * n, j->xq + (size_t)t * j->xq_stride, n);
-        j->kt->pack_xt(j->xq, j->xq_stride, n, j->n_tok, (int)tile, j->xt);
+        for (int64_t t = tile * KERN_TILE; t < e; t++) quantize_row(j, t);
+        (j->x2 ? j->kt->pack_xt2 : j->kt->pack_xt)(j->xq, j->xq_stride, n, j->n_tok, (int)tile, j->xt);
     }
 }
 
@@ -215,20 +227,20 @@ static double matmul_work(const matmul_job *j) {
     return (double)j->w->n_out * (double)j->w->n_in * (double)j->n_tok;
 }
 
-/* The scratch (n_threads * n_in floats, aligned here to 64) holds one xq
- * row of about 2.1 n bytes for any real width: decode does not allocate,
+/* The scratch ((n_threads + 1) * n_in floats, aligned here to 64) holds one
+ * xq2 row (about 4.2 n bytes) for any real width: decode does not allocate,
  * and a few prefill tokens fit too. Returns the aligned start; *rows: how
- * many xq rows of width n fit. */
-static uint8_t *scratch_xq(threadpool *tp, float *scratch, size_t n, size_t *rows) {
+ * many rows of row_bytes fit. */
+static uint8_t *scratch_xq(threadpool *tp, float *scratch, size_t n, size_t row_bytes, size_t *rows) {
     uintptr_t base = ((uintptr_t)scratch + 63) & ~(uintptr_t)63;
-    size_t bytes = (size_t)tp_n_threads(tp) * n * sizeof(float), skip = (size_t)(base - (uintptr_t)scratch);
-    *rows = bytes > skip ? (bytes - skip) / kern_xq_bytes(n) : 0;
+    size_t bytes = (size_t)(tp_n_threads(tp) + 1) * n * sizeof(float), skip = (size_t)(base - (uintptr_t)scratch);
+    *rows = bytes > skip ? (bytes - skip) / row_bytes : 0;
     return (uint8_t *)base;
 }
 
 static int matmul_quant(threadpool *tp, matmul_job *j, float *scratch) {
-    size_t n = (size_t)j->w->n_in, xs = kern_xq_bytes(n), per;
-    uint8_t *buf = scratch_xq(tp, scratch, n, &per);
+    size_t n = (size_t)j->w->n_in, xs = j->x2 ? kern_xq2_bytes(n) : kern_xq_bytes(n), per;
+    uint8_t *buf = scratch_xq(tp, scratch, n, xs, &per);
     if (per < (size_t)j->n_tok) {
         uint8_t *big = xq_grow((size_t)j->n_tok * xs);
         if (big) buf = big, per = (size_t)j->n_tok;
@@ -246,7 +258,7 @@ static int matmul_quant(threadpool *tp, matmul_job *j, float *scratch) {
         j->xq = buf;
         j->xq_stride = xs;
         if (j->n_tok == 1)
-            j->kt->quantize_x(j->x, buf, n);
+            quantize_row(j, 0);
         else
             tp_for_work(tp, j->n_tok, (double)j->n_tok * (double)n, quantize_tokens, j);
         tp_for_work(tp, j->w->n_out, matmul_work(j), matmul_rows, j);
@@ -262,10 +274,11 @@ static int matmul_quant(threadpool *tp, matmul_job *j, float *scratch) {
 #define TILE_MIN_TOKENS 5
 
 static int matmul_tiles(threadpool *tp, matmul_job *j) {
-    size_t n = (size_t)j->w->n_in, xs = kern_xq_bytes(n);
+    size_t n = (size_t)j->w->n_in, xs = j->x2 ? kern_xq2_bytes(n) : kern_xq_bytes(n);
     int64_t n_tiles = (j->n_tok + KERN_TILE - 1) / KERN_TILE, n_panels = (j->w->n_out + KERN_TILE - 1) / KERN_TILE;
     if (!j->kt->gemm[j->w->type] || j->n_tok < TILE_MIN_TOKENS) return -1;
-    size_t xq_bytes = (size_t)j->n_tok * xs, xt_bytes = (size_t)n_tiles * kern_xt_tile_bytes(n);
+    size_t xq_bytes = (size_t)j->n_tok * xs;
+    size_t xt_bytes = (size_t)n_tiles * (j->x2 ? kern_xt2_tile_bytes(n) : kern_xt_tile_bytes(n));
     size_t bytes = xq_bytes + xt_bytes + (size_t)tp_n_threads(tp) * kern_tile_scratch_bytes(n);
     uint8_t *buf = xq_grow(bytes);
     if (!buf) return -1;
@@ -295,21 +308,22 @@ static void group_rows(void *p, int64_t r0, int64_t r1, int thread) {
     }
 }
 
-/* Returns -1 when the group cannot share one xq row (then each weight runs alone). */
+/* Returns -1 when the group cannot share one xq (xq2) row (then each weight runs alone). */
 static int group_decode(threadpool *tp, const kern_table *kt, const cx_weight *const *w, float *const *y, int n_w,
                         const float *x, float *scratch) {
-    size_t n = (size_t)w[0]->n_in, rows;
-    uint8_t *xq = scratch_xq(tp, scratch, n, &rows);
+    int x2 = w[0]->act_bits > 8;
+    size_t n = (size_t)w[0]->n_in, xs = x2 ? kern_xq2_bytes(n) : kern_xq_bytes(n), rows;
+    uint8_t *xq = scratch_xq(tp, scratch, n, xs, &rows);
     if (rows == 0) return -1;
     group_job g = {.n = n_w};
     double work = 0;
     for (int k = 0; k < n_w; k++) {
-        if (w[k]->n_in != w[0]->n_in || !kt->dotq[w[k]->type]) return -1;
-        g.j[k] = (matmul_job){kt, w[k], x, y[k], 1, scratch, xq, kern_xq_bytes(n), NULL, NULL};
+        if (w[k]->n_in != w[0]->n_in || (w[k]->act_bits > 8) != x2 || !kt->dotq[w[k]->type]) return -1;
+        g.j[k] = (matmul_job){kt, w[k], x, y[k], 1, scratch, xq, xs, x2, NULL, NULL};
         g.first[k + 1] = g.first[k] + w[k]->n_out;
         work += matmul_work(&g.j[k]);
     }
-    kt->quantize_x(x, xq, n);
+    quantize_row(&g.j[0], 0);
     tp_for_work(tp, g.first[n_w], work, group_rows, &g);
     return 0;
 }
@@ -325,7 +339,7 @@ void op_matmul_group(threadpool *tp, const cx_weight *const *w, float *const *y,
 
 void op_matmul(threadpool *tp, const cx_weight *w, const float *x, float *y, int n_tok, float *scratch) {
     const kern_table *kt = kern_active();
-    matmul_job j = {kt, w, x, y, n_tok, scratch, NULL, 0, NULL, NULL};
+    matmul_job j = {kt, w, x, y, n_tok, scratch, NULL, 0, w->act_bits > 8, NULL, NULL};
     if (n_tok <= 0) return;
     if (kt->dotq[w->type] && !kern_exact_activations() &&
         (matmul_tiles(tp, &j) == 0 || matmul_quant(tp, &j, scratch) == 0))

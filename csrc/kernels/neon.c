@@ -275,6 +275,9 @@ static void dequant_q4_0(const void *row, float *out, size_t n) {
     }
 }
 
+KERN_DEF_DOTQ2_TWO_PASS(q8_0)
+KERN_DEF_DOTQ2_TWO_PASS(q4_0)
+
 static const kern_table g_neon = {
     .name = "neon",
     .dot = {[GGML_TYPE_F32] = dot_f32, [GGML_TYPE_F16] = dot_f16, [GGML_TYPE_BF16] = dot_bf16,
@@ -285,6 +288,8 @@ static const kern_table g_neon = {
     .quantize_x = quantize_x,
     .dotq = {[GGML_TYPE_Q8_0] = dotq_q8_0, [GGML_TYPE_Q4_0] = dotq_q4_0},
     .dotq_nt = {[GGML_TYPE_Q8_0] = dotq_nt_q8_0, [GGML_TYPE_Q4_0] = dotq_nt_q4_0},
+    .dotq2 = {[GGML_TYPE_Q8_0] = dotq2_q8_0, [GGML_TYPE_Q4_0] = dotq2_q4_0},
+    .dotq2_nt = {[GGML_TYPE_Q8_0] = dotq2_nt_q8_0, [GGML_TYPE_Q4_0] = dotq2_nt_q4_0},
 };
 
 const kern_table *kern_neon(void) { return &g_neon; }

@@ -127,7 +127,7 @@ static void lens_for(ggml_type t, const size_t **lens, size_t *count) {
 
 static uint8_t g_row[MAX_N * 4];
 static float g_x[MAX_N], g_w[MAX_N], g_out[MAX_N + 1], g_ref_out[MAX_N + 1];
-static _Alignas(64) uint8_t g_xq[KERN_NT][16384], g_ref_xq[16384];
+static _Alignas(64) uint8_t g_xq[KERN_NT][2 * 16384], g_ref_xq[2 * 16384];
 
 /* Each type's dot equals dequantize + a double-precision dot. */
 static void test_dots(const kern_table *kt) {
@@ -248,6 +248,21 @@ static double dotq_magnitude(ggml_type type, const void *row, const void *xq, si
     return mag;
 }
 
+/* The same for xq2, element by element (sum of |dw * d_lo * w * (16 q + lo)|):
+ * the one-pass kernels sum lanes of 16 q + lo, which may cancel within a
+ * block, so the block sums' magnitude is no bound for them. */
+static double dotq2_magnitude(ggml_type type, const void *row, const void *xq2, size_t n) {
+    const int8_t *q = xq2, *lo = q + kern_xq_bytes(n);
+    const float *d = kern_xq_d(lo, n);
+    double mag = 0.0;
+    for (size_t ib = 0; ib < n / QK; ib++) {
+        float w[QK];
+        kern_scalar()->dequant[type]((const uint8_t *)row + ib * row_bytes(type, QK), w, QK);
+        for (int j = 0; j < QK; j++) mag += fabs((double)w[j] * (16 * q[ib * QK + j] + lo[ib * QK + j]) * d[ib]);
+    }
+    return mag;
+}
+
 /* How far the integer dot may be from the f32 dot: each x moves by at most
  * half a step, d / 2, on rounding to its quant; plus float slack. */
 static double xq_error_bound(const float *w, const float *x, size_t n) {
@@ -259,6 +274,35 @@ static double xq_error_bound(const float *w, const float *x, size_t n) {
         bound += wsum * (amax / 127.0) * 0.5;
     }
     return bound * 1.001;
+}
+
+/* The xq2 dots of the row in g_row (g_w dequantized) and x: kt's dotq2 and
+ * dotq2_nt against the scalar reference on the same xq2 (which equals dotq
+ * over hi plus dotq over lo), and the reference against the f32 dot of x[0]
+ * within what 12-bit activations allow (a sixteenth of the 8-bit bound). */
+static void check_dotq2(const kern_table *kt, ggml_type type, size_t n, float x[KERN_NT][MAX_N]) {
+    CHECK(kt->dotq2[type] && kt->dotq2_nt[type]);
+    for (int t = 0; t < KERN_NT; t++) kern_quantize_x2(kern_scalar(), x[t], g_xq[t], n);
+    float nt_out[KERN_NT];
+    kt->dotq2_nt[type](g_row, g_xq[0], sizeof g_xq[0], n, nt_out);
+    for (int t = 0; t < KERN_NT; t++) {
+        const uint8_t *hi = g_xq[t], *lo = hi + kern_xq_bytes(n);
+        double mag = dotq2_magnitude(type, g_row, hi, n) + dotq_magnitude(type, g_row, lo, n);
+        float ref = kern_scalar()->dotq2[type](g_row, hi, n), got = kt->dotq2[type](g_row, hi, n);
+        float two = kern_scalar()->dotq[type](g_row, hi, n) + kern_scalar()->dotq[type](g_row, lo, n);
+        CHECK_MSG(fabs(ref - two) <= 1e-6 * mag + 1e-30, "scalar dotq2 %s n=%zu t=%d: %.9g vs two dots %.9g",
+                  ggml_type_name(type), n, t, ref, two);
+        CHECK_MSG(fabs(got - ref) <= 1e-6 * mag + 1e-30, "%s dotq2 %s n=%zu t=%d: %.9g vs %.9g", kt->name,
+                  ggml_type_name(type), n, t, got, ref);
+        CHECK_MSG(fabs(nt_out[t] - ref) <= 1e-6 * mag + 1e-30, "%s dotq2_nt %s n=%zu t=%d: %.9g vs %.9g", kt->name,
+                  ggml_type_name(type), n, t, nt_out[t], ref);
+        if (t > 0) continue; /* x[0] is ordinary data; the others include blocks of near-zeros */
+        double exact = 0.0, fmag = 0.0;
+        for (size_t i = 0; i < n; i++) exact += (double)g_w[i] * x[t][i], fmag += fabs((double)g_w[i] * x[t][i]);
+        double bound = xq_error_bound(g_w, x[t], n) / 16 + 1e-5 * fmag;
+        CHECK_MSG(fabs(ref - exact) <= bound, "dotq2 %s n=%zu vs f32: %g vs %g (bound %g)", ggml_type_name(type), n, ref,
+                  exact, bound);
+    }
 }
 
 static void test_dotq(const kern_table *kt) {
@@ -294,7 +338,43 @@ static void test_dotq(const kern_table *kt) {
             double bound = xq_error_bound(g_w, x[0], n) + 1e-5 * mag;
             CHECK_MSG(fabs(got - exact) <= bound, "%s dotq %s n=%zu vs f32: %g vs %g (bound %g)", kt->name,
                       ggml_type_name(type), n, got, exact, bound);
+            check_dotq2(kt, type, n, x);
         }
+    }
+}
+
+/* xq2 (kernels.h): kern_quantize_x2 with kt's hi equals the scalar one byte
+ * for byte, and its lo is the remainder at a sixteenth of the step: lo in
+ * [-8, 8], x within d / 32 of (16 q + lo) d / 16, lo's c and d as defined. */
+static void test_quantize2(const kern_table *kt) {
+    for (size_t li = 0; li < sizeof g_quant_lens / sizeof g_quant_lens[0]; li++) {
+        size_t n = g_quant_lens[li], bytes = kern_xq2_bytes(n);
+        CHECK(bytes <= sizeof g_ref_xq);
+        fill_activations(g_x, n, (int)li + 7);
+        memset(g_ref_xq, 0, sizeof g_ref_xq);
+        memset(g_xq[0], 0, sizeof g_xq[0]);
+        kern_quantize_x2(kern_scalar(), g_x, g_ref_xq, n);
+        kern_quantize_x2(kt, g_x, g_xq[0], n);
+        CHECK_MSG(memcmp(g_xq[0], g_ref_xq, bytes) == 0, "%s quantize_x2 n=%zu differs from scalar", kt->name, n);
+        const int8_t *q = (const int8_t *)g_ref_xq, *lo = q + kern_xq_bytes(n);
+        const float *d = kern_xq_d(q, n), *d_lo = kern_xq_d(lo, n);
+        const int32_t *c = kern_xq_c(lo, n);
+        int bad = 0;
+        for (size_t k = 0; k < n / 4; k++) bad += c[k] != -8 * (lo[4 * k] + lo[4 * k + 1] + lo[4 * k + 2] + lo[4 * k + 3]);
+        for (size_t ib = 0; ib < n / QK; ib++) {
+            float amax = 0.0f;
+            for (int j = 0; j < QK; j++) amax = fmaxf(amax, fabsf(g_x[ib * QK + j]));
+            bad += d_lo[ib] != (amax > KERN_XQ_TINY ? d[ib] / 16.0f : 0.0f);
+            for (int j = 0; j < QK; j++) {
+                size_t i = ib * QK + (size_t)j;
+                double got = (16.0 * q[i] + lo[i]) * (double)d_lo[ib];
+                bad += lo[i] < -8 || lo[i] > 8;
+                /* A block hi rounds to zeros (max|x| at or below KERN_XQ_TINY) is zeros in lo too. */
+                if (amax > KERN_XQ_TINY) bad += fabs(g_x[i] - got) > d[ib] / 32.0 * 1.001;
+                else bad += lo[i] != 0;
+            }
+        }
+        CHECK_MSG(bad == 0, "quantize_x2 n=%zu breaks the xq2 definition in %d places", n, bad);
     }
 }
 
@@ -319,48 +399,53 @@ static void test_dot_nt(const kern_table *kt) {
     }
 }
 
-/* The xt repacking (kernels.h): each token's quants as a column, four bytes
- * per int32 lane, its scale per block, zeros past the last token. */
-static void check_xt(const kern_table *kt, const uint8_t *xq, size_t xs, size_t n, int n_tok, const uint8_t *xt) {
-    size_t nb = n / QK;
+/* The xt / xt2 repacking (kernels.h): each token's quants (xt2: hi and lo)
+ * as columns, four bytes per int32 lane, the scale per block (xt2: lo's),
+ * zeros past the last token. */
+static void check_xt(const kern_table *kt, const uint8_t *xq, size_t xs, size_t n, int n_tok, const uint8_t *xt, int x2) {
+    size_t nb = n / QK, xb = x2 ? KERN_XT2_BLOCK_BYTES : KERN_XT_BLOCK_BYTES;
     int n_tiles = (n_tok + KERN_TILE - 1) / KERN_TILE, bad = 0;
     for (int tile = 0; tile < n_tiles; tile++) {
         for (size_t ib = 0; ib < nb; ib++) {
-            const uint8_t *blk = xt + (size_t)tile * kern_xt_tile_bytes(n) + ib * KERN_XT_BLOCK_BYTES;
-            const float *d = (const float *)(blk + QK * KERN_TILE);
+            const uint8_t *blk = xt + ((size_t)tile * nb + ib) * xb;
+            const float *d = (const float *)(blk + xb - KERN_TILE * sizeof(float));
             for (int t = 0; t < KERN_TILE; t++) {
                 int tok = tile * KERN_TILE + t;
-                const int8_t *q = (const int8_t *)(xq + (size_t)tok * xs);
+                const int8_t *q = (const int8_t *)(xq + (size_t)tok * xs), *lo = q + (x2 ? kern_xq_bytes(n) : 0);
                 for (int k = 0; k < QK; k++) {
-                    int8_t want = tok < n_tok ? q[ib * QK + (size_t)k] : 0;
-                    bad += (int8_t)blk[(k / 4) * 64 + 4 * t + k % 4] != want;
+                    bad += (int8_t)blk[(k / 4) * 64 + 4 * t + k % 4] != (tok < n_tok ? q[ib * QK + (size_t)k] : 0);
+                    if (x2)
+                        bad += (int8_t)blk[(8 + k / 4) * 64 + 4 * t + k % 4] != (tok < n_tok ? lo[ib * QK + (size_t)k] : 0);
                 }
-                bad += d[t] != (tok < n_tok ? kern_xq_d(q, n)[ib] : 0.0f);
+                bad += d[t] != (tok < n_tok ? kern_xq_d(lo, n)[ib] : 0.0f);
             }
         }
     }
-    CHECK_MSG(bad == 0, "%s pack_xt n=%zu n_tok=%d: %d bytes or scales wrong", kt->name, n, n_tok, bad);
+    CHECK_MSG(bad == 0, "%s pack_xt%s n=%zu n_tok=%d: %d bytes or scales wrong", kt->name, x2 ? "2" : "", n, n_tok, bad);
 }
 
-/* The tile kernels against the scalar integer dot on the same xq, for every
+/* The tile kernels against the scalar integer dot on the same xq2, for every
  * token and row count around the 16 x 16 tiles (1, 15, 16, 17, 33, 100) and
  * odd and even block counts: the int32 block sums are exact, so only the
  * order of the f32 accumulation may differ (1e-6 relative to the sum of
  * |terms|). y has a wider stride than the rows and a sentinel border: the
  * kernels must write exactly rows [0, n_rows) of tokens [0, n_tok). */
-static void test_tiles(const kern_table *kt) {
+static void test_tiles(const kern_table *kt, int x2) {
     static const ggml_type qtypes[] = {GGML_TYPE_Q8_0, GGML_TYPE_Q4_0};
     static const size_t lens[] = {32, 96, 160, 2080};
     static const int counts[] = {1, 15, 16, 17, 33, 100};
     enum { MAX_TOK = 100, MAX_ROWS = 100, SENTINEL_ROWS = 3 };
     const float sentinel = -12345.0f;
-    size_t max_n = 2080, xs = kern_xq_bytes(max_n);
+    size_t max_n = 2080, xs = x2 ? kern_xq2_bytes(max_n) : kern_xq_bytes(max_n);
     size_t ys = MAX_ROWS + SENTINEL_ROWS;
     uint8_t *w = malloc(row_bytes(GGML_TYPE_Q8_0, max_n) * MAX_ROWS);
     float *x = malloc(sizeof(float) * max_n);
     float *y = malloc(sizeof(float) * ys * (MAX_TOK + 1));
     uint8_t *xq = aligned_alloc(64, xs * MAX_TOK);
-    uint8_t *xt = aligned_alloc(64, kern_xt_tile_bytes(max_n) * ((MAX_TOK + KERN_TILE - 1) / KERN_TILE));
+    uint8_t *xt = aligned_alloc(64, kern_xt2_tile_bytes(max_n) * ((MAX_TOK + KERN_TILE - 1) / KERN_TILE));
+    kern_pack_xt_fn pack_xt = x2 ? kt->pack_xt2 : kt->pack_xt;
+    kern_gemm_fn const *gemm = x2 ? kt->gemm2 : kt->gemm;
+    kern_dotq_fn const *ref_dot = x2 ? kern_scalar()->dotq2 : kern_scalar()->dotq;
     uint8_t *scratch = aligned_alloc(64, kern_tile_scratch_bytes(max_n));
     if (!CHECK(w && x && y && xq && xt && scratch)) return;
     for (size_t ti = 0; ti < 2; ti++) {
@@ -370,15 +455,18 @@ static void test_tiles(const kern_table *kt) {
             for (int r = 0; r < MAX_ROWS; r++) fill_row(type, w + (size_t)r * rb, n);
             for (int t = 0; t < MAX_TOK; t++) {
                 fill_activations(x, n, t);
-                kt->quantize_x(x, xq + (size_t)t * xs, n);
+                if (x2)
+                    kern_quantize_x2(kt, x, xq + (size_t)t * xs, n);
+                else
+                    kt->quantize_x(x, xq + (size_t)t * xs, n);
             }
             for (size_t ri = 0; ri < sizeof counts / sizeof counts[0]; ri++) {
                 for (size_t ki = 0; ki < sizeof counts / sizeof counts[0]; ki++) {
                     int n_rows = counts[ri], n_tok = counts[ki], n_tiles = (n_tok + KERN_TILE - 1) / KERN_TILE;
-                    for (int tile = 0; tile < n_tiles; tile++) kt->pack_xt(xq, xs, n, n_tok, tile, xt);
-                    if (ri == 0) check_xt(kt, xq, xs, n, n_tok, xt);
+                    for (int tile = 0; tile < n_tiles; tile++) pack_xt(xq, xs, n, n_tok, tile, xt);
+                    if (ri == 0) check_xt(kt, xq, xs, n, n_tok, xt, x2);
                     for (size_t i = 0; i < ys * (MAX_TOK + 1); i++) y[i] = sentinel;
-                    kt->gemm[type](w, rb, (size_t)n_rows, xt, n, n_tok, y, ys, scratch);
+                    gemm[type](w, rb, (size_t)n_rows, xt, n, n_tok, y, ys, scratch);
                     int bad = 0, stray = 0;
                     double worst = 0.0;
                     for (int t = 0; t <= MAX_TOK; t++) {
@@ -388,15 +476,16 @@ static void test_tiles(const kern_table *kt) {
                                 stray += got != sentinel;
                                 continue;
                             }
-                            const void *row = w + r * rb, *xqt = xq + (size_t)t * xs;
-                            float ref = kern_scalar()->dotq[type](row, xqt, n);
-                            double err = fabs((double)got - ref), mag = dotq_magnitude(type, row, xqt, n);
+                            const uint8_t *row = w + r * rb, *xqt = xq + (size_t)t * xs;
+                            float ref = ref_dot[type](row, xqt, n);
+                            double err = fabs((double)got - ref);
+                            double mag = x2 ? dotq2_magnitude(type, row, xqt, n) : dotq_magnitude(type, row, xqt, n);
                             if (!(err <= 1e-6 * mag + 1e-30)) bad++;
                             if (mag > 0 && err / mag > worst) worst = err / mag;
                         }
                     }
-                    CHECK_MSG(bad == 0 && stray == 0, "%s gemm %s n=%zu rows=%d tokens=%d: %d wrong (worst %.2g), %d stray",
-                              kt->name, ggml_type_name(type), n, n_rows, n_tok, bad, worst, stray);
+                    CHECK_MSG(bad == 0 && stray == 0, "%s gemm%s %s n=%zu rows=%d tokens=%d: %d wrong (worst %.2g), %d stray",
+                              kt->name, x2 ? "2" : "", ggml_type_name(type), n, n_rows, n_tok, bad, worst, stray);
                 }
             }
         }
@@ -406,7 +495,8 @@ static void test_tiles(const kern_table *kt) {
 
 /* op_matmul (the active table, two threads) against row-by-row reference
  * dots: decode and prefill shapes, token counts around KERN_NT, row tiles
- * and the prefill xq buffer beyond the scratch. */
+ * and the prefill xq buffer beyond the scratch; quantized weights with 8-
+ * and 12-bit activations (act_bits). */
 static void test_matmul(void) {
     const kern_table *kt = kern_active();
     threadpool *tp = tp_create(2);
@@ -421,29 +511,32 @@ static void test_matmul(void) {
             uint8_t *wdata = malloc(rb * (size_t)n_out);
             float *x = malloc(sizeof(float) * (size_t)(64 * n_in));
             float *y = malloc(sizeof(float) * (size_t)(64 * n_out));
-            float *scratch = malloc(sizeof(float) * (size_t)(2 * n_in));
-            uint8_t *xq = malloc(kern_xq_bytes((size_t)n_in));
+            float *scratch = malloc(sizeof(float) * (size_t)(3 * n_in)); /* (threads + 1) rows */
+            uint8_t *xq = malloc(kern_xq2_bytes((size_t)n_in));
             if (!CHECK(wdata && x && y && scratch && xq)) return;
             for (int64_t r = 0; r < n_out; r++) fill_row(type, wdata + (size_t)r * rb, (size_t)n_in);
             fill_x(x, (size_t)(64 * n_in));
-            cx_weight w = {type, wdata, n_in, n_out, rb};
-            for (size_t k = 0; k < sizeof toks / sizeof toks[0]; k++) {
-                int nt = toks[k];
+            for (size_t k = 0; k < 2 * sizeof toks / sizeof toks[0]; k++) {
+                int nt = toks[k % (sizeof toks / sizeof toks[0])], x2 = k >= sizeof toks / sizeof toks[0];
+                if (x2 && !is_quant(type)) break;
+                cx_weight w = {type, wdata, n_in, n_out, rb, x2 ? 12 : 8};
                 op_matmul(tp, &w, x, y, nt, scratch);
                 int bad = 0;
                 for (int t = 0; t < nt; t++) {
                     const float *xt = x + (size_t)t * (size_t)n_in;
-                    if (is_quant(type)) kt->quantize_x(xt, xq, (size_t)n_in);
+                    if (x2) kern_quantize_x2(kt, xt, xq, (size_t)n_in);
+                    else if (is_quant(type)) kt->quantize_x(xt, xq, (size_t)n_in);
                     for (int64_t r = 0; r < n_out; r++) {
                         const void *row = wdata + (size_t)r * rb;
-                        float ref = is_quant(type) ? kt->dotq[type](row, xq, (size_t)n_in)
-                                                   : kern_scalar()->dot[type](row, xt, (size_t)n_in);
+                        float ref = !is_quant(type) ? kern_scalar()->dot[type](row, xt, (size_t)n_in)
+                                    : x2            ? kt->dotq2[type](row, xq, (size_t)n_in)
+                                                    : kt->dotq[type](row, xq, (size_t)n_in);
                         float got = y[(size_t)t * (size_t)n_out + (size_t)r];
                         bad += !(fabsf(got - ref) <= 1e-4f * (fabsf(ref) + 1.0f));
                     }
                 }
-                CHECK_MSG(bad == 0, "%s op_matmul %s %lldx%lld n_tok=%d: %d wrong", kt->name, ggml_type_name(type),
-                          (long long)n_in, (long long)n_out, nt, bad);
+                CHECK_MSG(bad == 0, "%s op_matmul %s %lldx%lld n_tok=%d act_bits=%d: %d wrong", kt->name,
+                          ggml_type_name(type), (long long)n_in, (long long)n_out, nt, w.act_bits, bad);
             }
             free(wdata), free(x), free(y), free(scratch), free(xq);
         }
@@ -453,16 +546,19 @@ static void test_matmul(void) {
 
 /* op_matmul_group equals one op_matmul per weight, bit for bit: quantized
  * groups (one parallel-for in decode, rows of every weight in each thread's
- * chunks), a group with a float weight (each weight alone), prefill. */
+ * chunks), with 8- and 12-bit activations, a group with a float weight (each
+ * weight alone), prefill. */
 static void test_matmul_group(void) {
     threadpool *tp = tp_create(2);
     if (!CHECK(tp != NULL)) return;
     enum { N_IN = 160, N_TOK = 9 };
     static const ggml_type groups[][3] = {{GGML_TYPE_Q4_0, GGML_TYPE_Q8_0, GGML_TYPE_Q4_0},
-                                          {GGML_TYPE_Q8_0, GGML_TYPE_F16, GGML_TYPE_Q4_0}};
+                                          {GGML_TYPE_Q8_0, GGML_TYPE_F16, GGML_TYPE_Q4_0},
+                                          {GGML_TYPE_Q4_0, GGML_TYPE_Q8_0, GGML_TYPE_Q4_0}};
+    static const int act_bits[] = {8, 8, 12}; /* the last group: 12-bit activations (one xq2 row) */
     static const int64_t n_out[3] = {37, 5, 300};
     static const int toks[] = {1, 3, N_TOK};
-    float *x = malloc(sizeof(float) * N_TOK * N_IN), *scratch = malloc(sizeof(float) * 2 * N_IN);
+    float *x = malloc(sizeof(float) * N_TOK * N_IN), *scratch = malloc(sizeof(float) * 3 * N_IN);
     if (!CHECK(x && scratch)) return;
     fill_x(x, (size_t)N_TOK * N_IN);
     for (size_t gi = 0; gi < sizeof groups / sizeof groups[0]; gi++) {
@@ -476,7 +572,7 @@ static void test_matmul_group(void) {
             ref[k] = malloc(sizeof(float) * N_TOK * (size_t)n_out[k]);
             if (!CHECK(data && y[k] && ref[k])) return;
             for (int64_t r = 0; r < n_out[k]; r++) fill_row(groups[gi][k], data + (size_t)r * rb, N_IN);
-            w[k] = (cx_weight){groups[gi][k], data, N_IN, n_out[k], rb};
+            w[k] = (cx_weight){groups[gi][k], data, N_IN, n_out[k], rb, act_bits[gi]};
             wp[k] = &w[k];
         }
         for (size_t t = 0; t < sizeof toks / sizeof toks[0]; t++) {
@@ -486,8 +582,9 @@ static void test_matmul_group(void) {
                 op_matmul(tp, &w[k], x, ref[k], toks[t], scratch);
                 same &= memcmp(y[k], ref[k], sizeof(float) * (size_t)toks[t] * (size_t)n_out[k]) == 0;
             }
-            CHECK_MSG(same, "op_matmul_group %s/%s/%s n_tok=%d differs from op_matmul", ggml_type_name(groups[gi][0]),
-                      ggml_type_name(groups[gi][1]), ggml_type_name(groups[gi][2]), toks[t]);
+            CHECK_MSG(same, "op_matmul_group %s/%s/%s n_tok=%d act_bits=%d differs from op_matmul",
+                      ggml_type_name(groups[gi][0]), ggml_type_name(groups[gi][1]), ggml_type_name(groups[gi][2]), toks[t],
+                      act_bits[gi]);
         }
         for (int k = 0; k < 3; k++) free((void *)w[k].data), free(y[k]), free(ref[k]);
     }
@@ -510,10 +607,13 @@ int main(void) {
         test_dequant(tables[i]);
         test_quantize(tables[i]);
         test_dotq(tables[i]);
+        test_quantize2(tables[i]);
         test_dot_nt(tables[i]);
         if (tables[i]->gemm[GGML_TYPE_Q8_0]) {
             CHECK(tables[i]->pack_xt && tables[i]->gemm[GGML_TYPE_Q4_0]);
-            test_tiles(tables[i]);
+            CHECK(tables[i]->pack_xt2 && tables[i]->gemm2[GGML_TYPE_Q8_0] && tables[i]->gemm2[GGML_TYPE_Q4_0]);
+            test_tiles(tables[i], 0);
+            test_tiles(tables[i], 1);
             tiled = 1;
         }
     }
