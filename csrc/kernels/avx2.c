@@ -193,13 +193,31 @@ static inline __m256 scale_acc(__m256 acc, float dw, float dx, __m256i isum) {
     return _mm256_fmadd_ps(_mm256_set1_ps(dw * dx), _mm256_cvtepi32_ps(isum), acc);
 }
 
-/* Integer lane sums of block i: Q8_0 signed x signed, Q4_0 nibbles plus c. */
-static inline __m256i isum_q8(const block_q8_0 *b, const int8_t *q, const int32_t *c) {
-    (void)c;
+/* Integer lane sums of block i: Q8_0 signed x signed, Q4_0 nibbles plus c.
+ * (lo: the xq2 lo row's offset from hi, unused by the 8-bit forms.) */
+static inline __m256i isum_q8(const block_q8_0 *b, const int8_t *q, const int32_t *c, size_t lo) {
+    (void)c, (void)lo;
     return dot_s8(load32(b->qs), load32(q));
 }
-static inline __m256i isum_q4(const block_q4_0 *b, const int8_t *q, const int32_t *c) {
+static inline __m256i isum_q4(const block_q4_0 *b, const int8_t *q, const int32_t *c, size_t lo) {
+    (void)lo;
     return dot_q4(nibbles_q4(b->qs), load32(q), c);
+}
+/* The xq2 forms (kernels.h), 16 * (w . hi) + w . lo per lane. maddubs sums
+ * pairs in int16, where 16 * nibble * q could saturate, so the 16 is
+ * applied by madd on the way to int32. */
+static inline __m256i isum2_q8(const block_q8_0 *b, const int8_t *q, const int32_t *c, size_t lo) {
+    (void)c;
+    __m256i w = load32(b->qs);
+    return _mm256_add_epi32(_mm256_slli_epi32(dot_s8(w, load32(q)), 4), dot_s8(w, load32(q + lo)));
+}
+static inline __m256i isum2_q4(const block_q4_0 *b, const int8_t *q, const int32_t *c, size_t lo) {
+    const int32_t *c_lo = (const int32_t *)((const uint8_t *)c + lo);
+    __m256i nib = nibbles_q4(b->qs);
+    __m256i hi = _mm256_madd_epi16(_mm256_maddubs_epi16(nib, load32(q)), _mm256_set1_epi16(16));
+    __m256i l = _mm256_madd_epi16(_mm256_maddubs_epi16(nib, load32(q + lo)), _mm256_set1_epi16(1));
+    __m256i start = _mm256_add_epi32(_mm256_slli_epi32(load32(c), 4), load32(c_lo));
+    return _mm256_add_epi32(_mm256_add_epi32(hi, l), start);
 }
 
 /* Four weight scales times four x scales, converted and multiplied once;
@@ -212,29 +230,34 @@ static inline __m256 lane_of(__m128 s, int k) {
     return _mm256_permutevar8x32_ps(_mm256_castps128_ps256(s), _mm256_set1_epi32(k));
 }
 
-/* Four blocks per iteration into two accumulators, then single blocks. */
-#define DEF_DOTQ(T, ISUM)                                                                                    \
-    static float dotq_##T(const void *row, const void *xq, size_t n) {                                       \
+/* Four blocks per iteration into two accumulators, then single blocks. X2:
+ * the xq2 form (lo's scales, lo at kern_xq_bytes(n) from hi). */
+#define DEF_DOTQ(NAME, T, ISUM, X2)                                                                          \
+    static float NAME(const void *row, const void *xq, size_t n) {                                           \
         const block_##T *b = row;                                                                            \
         const int8_t *q = xq;                                                                                \
         const int32_t *c = kern_xq_c(xq, n);                                                                 \
-        const float *d = kern_xq_d(xq, n);                                                                   \
+        size_t lo = kern_xq_bytes(n);                                                                        \
+        const float *d = kern_xq_d((const uint8_t *)xq + (X2 ? lo : 0), n);                                  \
         size_t nb = n / QK, ib = 0;                                                                          \
         __m256 a0 = _mm256_setzero_ps(), a1 = a0;                                                            \
         for (; ib + 4 <= nb; ib += 4) {                                                                      \
             __m128 sc = quad_scales(b[ib].d, b[ib + 1].d, b[ib + 2].d, b[ib + 3].d, d + ib);                 \
             for (int k = 0; k < 4; k += 2) {                                                                 \
-                __m256i s0 = ISUM(b + ib + k, q + (ib + k) * QK, c + (ib + k) * 8);                          \
-                __m256i s1 = ISUM(b + ib + k + 1, q + (ib + k + 1) * QK, c + (ib + k + 1) * 8);              \
+                __m256i s0 = ISUM(b + ib + k, q + (ib + k) * QK, c + (ib + k) * 8, lo);                      \
+                __m256i s1 = ISUM(b + ib + k + 1, q + (ib + k + 1) * QK, c + (ib + k + 1) * 8, lo);          \
                 a0 = _mm256_fmadd_ps(lane_of(sc, k), _mm256_cvtepi32_ps(s0), a0);                            \
                 a1 = _mm256_fmadd_ps(lane_of(sc, k + 1), _mm256_cvtepi32_ps(s1), a1);                        \
             }                                                                                                \
         }                                                                                                    \
-        for (; ib < nb; ib++) a0 = scale_acc(a0, _cvtsh_ss(b[ib].d), d[ib], ISUM(b + ib, q + ib * QK, c + ib * 8)); \
+        for (; ib < nb; ib++)                                                                                \
+            a0 = scale_acc(a0, _cvtsh_ss(b[ib].d), d[ib], ISUM(b + ib, q + ib * QK, c + ib * 8, lo));        \
         return hsum_ps(_mm256_add_ps(a0, a1));                                                               \
     }
-DEF_DOTQ(q8_0, isum_q8)
-DEF_DOTQ(q4_0, isum_q4)
+DEF_DOTQ(dotq_q8_0, q8_0, isum_q8, 0)
+DEF_DOTQ(dotq_q4_0, q4_0, isum_q4, 0)
+DEF_DOTQ(dotq2_q8_0, q8_0, isum2_q8, 1)
+DEF_DOTQ(dotq2_q4_0, q4_0, isum2_q4, 1)
 
 /* The KERN_NT-token forms load (and unpack) each weight block once. */
 typedef struct {
@@ -349,8 +372,13 @@ static void dequant_q4_0(const void *row, float *out, size_t n) {
         store_scaled_s8(out + ib * QK, unpack_q4(b[ib].qs), _cvtsh_ss(b[ib].d));
 }
 
-KERN_DEF_DOTQ2_TWO_PASS(q8_0)
-KERN_DEF_DOTQ2_TWO_PASS(q4_0)
+/* The xq2 KERN_NT forms: a token at a time (the weights stay in L1 between them). */
+#define DEF_DOTQ2_NT(T)                                                                              \
+    static void dotq2_nt_##T(const void *row, const void *xq2, size_t xs, size_t n, float *out) {     \
+        for (int t = 0; t < KERN_NT; t++) out[t] = dotq2_##T(row, (const uint8_t *)xq2 + t * xs, n);  \
+    }
+DEF_DOTQ2_NT(q8_0)
+DEF_DOTQ2_NT(q4_0)
 
 static const kern_table g_avx2 = {
     .name = "avx2",

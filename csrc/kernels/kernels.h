@@ -182,20 +182,6 @@ void kern_amx_gemm2_q8_0(const void *rows, size_t row_bytes, size_t n_rows, cons
 void kern_amx_gemm2_q4_0(const void *rows, size_t row_bytes, size_t n_rows, const void *xt2, size_t n, int n_tok,
                          float *y, size_t y_stride, void *scratch);
 
-/* dotq2 / dotq2_nt of weight type T as two passes of a file's own dotq_T /
- * dotq_nt_T, over hi and over lo (the second pass finds the row in cache):
- * for tables without one-pass forms. */
-#define KERN_DEF_DOTQ2_TWO_PASS(T)                                                                       \
-    static float dotq2_##T(const void *row, const void *xq2, size_t n) {                                 \
-        return dotq_##T(row, xq2, n) + dotq_##T(row, (const uint8_t *)xq2 + kern_xq_bytes(n), n);         \
-    }                                                                                                    \
-    static void dotq2_nt_##T(const void *row, const void *xq2, size_t xs, size_t n, float *out) {         \
-        float lo[KERN_NT];                                                                               \
-        dotq_nt_##T(row, xq2, xs, n, out);                                                               \
-        dotq_nt_##T(row, (const uint8_t *)xq2 + kern_xq_bytes(n), xs, n, lo);                            \
-        for (int t = 0; t < KERN_NT; t++) out[t] += lo[t];                                               \
-    }
-
 /* Writes the xq2 row of x[0..n) with kt's quantizers (the scalar ones
  * define the bytes; the SIMD ones match them). */
 void kern_quantize_x2(const kern_table *kt, const float *x, void *xq2, size_t n);

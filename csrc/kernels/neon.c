@@ -196,6 +196,41 @@ static void dotq_nt_q4_0(const void *row, const void *xq, size_t xs, size_t n, f
     for (int t = 0; t < KERN_NT; t++) out[t] = vaddvq_f32(a[t]);
 }
 
+/* The xq2 forms (kernels.h): per block one integer, 16 * (w . hi) + w . lo.
+ * SDOT multiplies signed bytes, so Q4_0's 16 w (-128..112) chains with w into
+ * one sum; Q8_0's full bytes take two sums, joined as 16 hi + lo. */
+static inline int32x4_t isum2_q8_0(const block_q8_0 *b, const int8_t *q, size_t lo) {
+    int8x16_t w0 = vld1q_s8(b->qs), w1 = vld1q_s8(b->qs + 16);
+    return vaddq_s32(vshlq_n_s32(dot32(w0, w1, q), 4), dot32(w0, w1, q + lo));
+}
+static inline int32x4_t isum2_q4_0(const block_q4_0 *b, const int8_t *q, size_t lo) {
+    int8x16_t w0, w1;
+    unpack_q4(b->qs, &w0, &w1);
+    int32x4_t s = vdotq_s32(vdupq_n_s32(0), vshlq_n_s8(w0, 4), vld1q_s8(q));
+    s = vdotq_s32(s, vshlq_n_s8(w1, 4), vld1q_s8(q + 16));
+    return vdotq_s32(vdotq_s32(s, w0, vld1q_s8(q + lo)), w1, vld1q_s8(q + lo + 16));
+}
+
+#define DEF_DOTQ2(T)                                                                                   \
+    static float dotq2_##T(const void *row, const void *xq2, size_t n) {                               \
+        const block_##T *b = row;                                                                      \
+        const int8_t *q = xq2;                                                                         \
+        size_t lo = kern_xq_bytes(n), nb = n / QK, ib = 0;                                             \
+        const float *d = kern_xq_d(q + lo, n);                                                         \
+        float32x4_t a0 = vdupq_n_f32(0.0f), a1 = a0;                                                   \
+        for (; ib + 2 <= nb; ib += 2) {                                                                \
+            a0 = scale_acc(a0, fp16_scale(b[ib].d), d[ib], isum2_##T(b + ib, q + ib * QK, lo));        \
+            a1 = scale_acc(a1, fp16_scale(b[ib + 1].d), d[ib + 1], isum2_##T(b + ib + 1, q + ib * QK + QK, lo)); \
+        }                                                                                              \
+        if (ib < nb) a0 = scale_acc(a0, fp16_scale(b[ib].d), d[ib], isum2_##T(b + ib, q + ib * QK, lo)); \
+        return vaddvq_f32(vaddq_f32(a0, a1));                                                          \
+    }                                                                                                  \
+    static void dotq2_nt_##T(const void *row, const void *xq2, size_t xs, size_t n, float *out) {       \
+        for (int t = 0; t < KERN_NT; t++) out[t] = dotq2_##T(row, (const uint8_t *)xq2 + t * xs, n);    \
+    }
+DEF_DOTQ2(q8_0)
+DEF_DOTQ2(q4_0)
+
 /* 16 signed bytes widened to f32, four vectors. */
 static inline void s8_to_f32(int8x16_t v, float32x4_t f[4]) {
     int16x8_t lo = vmovl_s8(vget_low_s8(v)), hi = vmovl_s8(vget_high_s8(v));
@@ -275,8 +310,6 @@ static void dequant_q4_0(const void *row, float *out, size_t n) {
     }
 }
 
-KERN_DEF_DOTQ2_TWO_PASS(q8_0)
-KERN_DEF_DOTQ2_TWO_PASS(q4_0)
 
 static const kern_table g_neon = {
     .name = "neon",
