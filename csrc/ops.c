@@ -52,19 +52,6 @@ void op_rope(float *vec, int n_heads, int head_dim, const float *cos_t, const fl
     }
 }
 
-void op_softmax(float *x, int n) {
-    float mx = x[0];
-    for (int i = 1; i < n; i++)
-        if (x[i] > mx) mx = x[i];
-    double sum = 0.0;
-    for (int i = 0; i < n; i++) {
-        x[i] = expf(x[i] - mx);
-        sum += x[i];
-    }
-    float inv = (float)(1.0 / sum);
-    for (int i = 0; i < n; i++) x[i] *= inv;
-}
-
 void op_swiglu(float *gate, const float *up, int n) {
     for (int i = 0; i < n; i++) {
         float g = gate[i];
@@ -128,18 +115,8 @@ static void attend_one(const attn_job *j, int t, int h, float *sc) {
     const float *q = j->q + ((size_t)t * sh->n_head + h) * hd;
     const float *k0 = j->k + (size_t)first * kv_dim + (size_t)g * hd;
     const float *v0 = j->v + (size_t)first * kv_dim + (size_t)g * hd;
-    const kern_table *kt = kern_active();
-    for (int p = 0; p < n_keys; p++)
-        sc[p] = kt->dot[GGML_TYPE_F32](q, k0 + (size_t)p * kv_dim, (size_t)hd) * sh->scale;
-    if (sh->softcap > 0.0f) op_softcap(sc, sh->softcap, n_keys);
-    op_softmax(sc, n_keys);
     float *o = j->out + ((size_t)t * sh->n_head + h) * hd;
-    memset(o, 0, sizeof(float) * (size_t)hd);
-    for (int p = 0; p < n_keys; p++) {
-        const float *vr = v0 + (size_t)p * kv_dim;
-        float a = sc[p];
-        for (int d = 0; d < hd; d++) o[d] += a * vr[d];
-    }
+    kern_active()->attend(q, k0, v0, (size_t)kv_dim, hd, n_keys, sh->scale, sh->softcap, sc, o);
 }
 
 static void attention_items(void *p, int64_t i0, int64_t i1, int thread) {

@@ -17,7 +17,6 @@ void op_rope_table_scaled(float *cos_out, float *sin_out, int pos, int dim, floa
 /* Rotates each of n_heads vectors of head_dim in place. ROPE_NORM rotates
  * adjacent pairs (2i, 2i+1); ROPE_NEOX rotates (i, i + dim/2). */
 void op_rope(float *vec, int n_heads, int head_dim, const float *cos_t, const float *sin_t, rope_kind kind);
-void op_softmax(float *x, int n);
 /* gate[i] = silu(gate[i]) * up[i] */
 void op_swiglu(float *gate, const float *up, int n);
 /* gate[i] = gelu(gate[i]) * up[i], GELU in its tanh approximation (GeGLU). */

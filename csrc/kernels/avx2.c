@@ -7,6 +7,7 @@
 #include <immintrin.h>
 #include <string.h>
 
+#include "attend.h"
 #include "half.h"
 
 static inline float hsum_ps(__m256 v) {
@@ -387,6 +388,7 @@ static const kern_table g_avx2 = {
     .dequant = {[GGML_TYPE_F32] = dequant_f32, [GGML_TYPE_F16] = dequant_f16, [GGML_TYPE_BF16] = dequant_bf16,
                 [GGML_TYPE_Q8_0] = dequant_q8_0, [GGML_TYPE_Q4_0] = dequant_q4_0},
     .dot_nt = {[GGML_TYPE_F32] = dot_nt_f32, [GGML_TYPE_F16] = dot_nt_f16, [GGML_TYPE_BF16] = dot_nt_bf16},
+    .attend = attend,
     .quantize_x = quantize_x,
     .quantize_lo = quantize_lo,
     .dotq = {[GGML_TYPE_Q8_0] = dotq_q8_0, [GGML_TYPE_Q4_0] = dotq_q4_0},

@@ -16,6 +16,7 @@
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
+#include <math.h>
 #include <string.h>
 
 #include "half.h"
@@ -103,6 +104,73 @@ DEF_DOT(bf16)
 DEF_DOT_NT(f32)
 DEF_DOT_NT(f16)
 DEF_DOT_NT(bf16)
+
+/* ---- attention -------------------------------------------------------- */
+
+/* e^x for x <= 0 (softmax scores less their max): x = n ln2 + r with
+ * |r| <= ln2 / 2 (ln2 split in two so that n ln2 is exact), e^r by its
+ * degree-6 Taylor polynomial (the remainder is below 1.2e-7 there), times
+ * 2^n by vscalefps. Below -87.3, e^x is a denormal or 0 in f32 anyway. */
+static inline __m512 exp_neg(__m512 x) {
+    x = _mm512_max_ps(x, _mm512_set1_ps(-87.3f));
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145751953125f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.42860682030941723e-6f), r);
+    static const float c[] = {1.0f / 720, 1.0f / 120, 1.0f / 24, 1.0f / 6, 0.5f, 1.0f, 1.0f};
+    __m512 p = _mm512_set1_ps(c[0]);
+    for (int i = 1; i < 7; i++) p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(c[i]));
+    return _mm512_scalef_ps(p, n);
+}
+
+static inline __mmask16 chunk_mask(int c, int nc, __mmask16 tail) { return c < nc - 1 ? 0xFFFF : c == nc - 1 ? tail : 0; }
+
+/* kern_attend_fn: the scores one FMA chain per key, the softmax sixteen keys
+ * a vector (unnormalized; the output is scaled by 1 / sum at the end), the
+ * values 64 dimensions at a time in registers across all keys. */
+static void attend(const float *q, const float *k, const float *v, size_t kv_stride, int hd, int n_keys, float scale,
+                   float softcap, float *scores, float *out) {
+    int nc = (hd + 15) / 16;
+    __mmask16 tail = hd % 16 ? first_lanes((size_t)(hd % 16)) : 0xFFFF;
+    float mx = -INFINITY;
+    for (int p = 0; p < n_keys; p++) {
+        const float *kr = k + (size_t)p * kv_stride;
+        __m512 acc = _mm512_setzero_ps();
+        for (int c = 0; c < nc; c++) {
+            __mmask16 m = chunk_mask(c, nc, tail);
+            acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, q + 16 * c), _mm512_maskz_loadu_ps(m, kr + 16 * c), acc);
+        }
+        float s = _mm512_reduce_add_ps(acc) * scale;
+        if (softcap > 0.0f) s = softcap * tanhf(s / softcap);
+        scores[p] = s;
+        mx = s > mx ? s : mx;
+    }
+    __m512 vmx = _mm512_set1_ps(mx), vsum = _mm512_setzero_ps();
+    for (int p = 0; p < n_keys; p += 16) {
+        __mmask16 m = n_keys - p >= 16 ? 0xFFFF : first_lanes((size_t)(n_keys - p));
+        __m512 e = _mm512_maskz_mov_ps(m, exp_neg(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, scores + p), vmx)));
+        _mm512_mask_storeu_ps(scores + p, m, e);
+        vsum = _mm512_add_ps(vsum, e);
+    }
+    __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(vsum));
+    for (int c0 = 0; c0 < nc; c0 += 4) {
+        __mmask16 m0 = chunk_mask(c0, nc, tail), m1 = chunk_mask(c0 + 1, nc, tail);
+        __mmask16 m2 = chunk_mask(c0 + 2, nc, tail), m3 = chunk_mask(c0 + 3, nc, tail);
+        __m512 o0 = _mm512_setzero_ps(), o1 = o0, o2 = o0, o3 = o0;
+        for (int p = 0; p < n_keys; p++) {
+            const float *vr = v + (size_t)p * kv_stride + 16 * c0;
+            __m512 a = _mm512_set1_ps(scores[p]);
+            o0 = _mm512_fmadd_ps(a, _mm512_maskz_loadu_ps(m0, vr), o0);
+            o1 = _mm512_fmadd_ps(a, _mm512_maskz_loadu_ps(m1, vr + 16), o1);
+            o2 = _mm512_fmadd_ps(a, _mm512_maskz_loadu_ps(m2, vr + 32), o2);
+            o3 = _mm512_fmadd_ps(a, _mm512_maskz_loadu_ps(m3, vr + 48), o3);
+        }
+        _mm512_mask_storeu_ps(out + 16 * c0, m0, _mm512_mul_ps(o0, inv));
+        _mm512_mask_storeu_ps(out + 16 * c0 + 16, m1, _mm512_mul_ps(o1, inv));
+        _mm512_mask_storeu_ps(out + 16 * c0 + 32, m2, _mm512_mul_ps(o2, inv));
+        _mm512_mask_storeu_ps(out + 16 * c0 + 48, m3, _mm512_mul_ps(o3, inv));
+    }
+}
 
 /* ---- quantized weights: integer dots against xq ----------------------- */
 
@@ -390,6 +458,7 @@ static void dequant_q4_0(const void *row, float *out, size_t n) {
     .dequant = {[GGML_TYPE_F32] = dequant_f32, [GGML_TYPE_F16] = dequant_f16, [GGML_TYPE_BF16] = dequant_bf16, \
                 [GGML_TYPE_Q8_0] = dequant_q8_0, [GGML_TYPE_Q4_0] = dequant_q4_0},                             \
     .dot_nt = {[GGML_TYPE_F32] = dot_nt_f32, [GGML_TYPE_F16] = dot_nt_f16, [GGML_TYPE_BF16] = dot_nt_bf16},    \
+    .attend = attend,                                                                                          \
     .quantize_x = quantize_x,                                                                                  \
     .quantize_lo = quantize_lo,                                                                                \
     .dotq = {[GGML_TYPE_Q8_0] = dotq_q8_0, [GGML_TYPE_Q4_0] = dotq_q4_0},                                      \

@@ -132,11 +132,19 @@ typedef void (*kern_pack_xt_fn)(const void *xq, size_t xq_stride, size_t n, int 
 typedef void (*kern_gemm_fn)(const void *rows, size_t row_bytes, size_t n_rows, const void *xt, size_t n, int n_tok,
                              float *y, size_t y_stride, void *scratch);
 
+/* One attention head for one query: out[0..hd) = sum over keys p < n_keys of
+ * softmax_p(s_p) * v_p, s_p = scale * (q . k_p), soft-capped to
+ * softcap * tanh(s_p / softcap) when softcap > 0; key and value rows
+ * kv_stride floats apart; scores: n_keys floats of scratch. */
+typedef void (*kern_attend_fn)(const float *q, const float *k, const float *v, size_t kv_stride, int hd, int n_keys,
+                               float scale, float softcap, float *scores, float *out);
+
 typedef struct {
     const char *name;
     kern_dot_fn dot[GGML_TYPE_BF16 + 1];
     kern_dequant_fn dequant[GGML_TYPE_BF16 + 1];
     kern_dot_nt_fn dot_nt[GGML_TYPE_BF16 + 1]; /* float types only (F32, F16, BF16) */
+    kern_attend_fn attend;
     /* The integer path: set for Q8_0 and Q4_0, NULL for the float types. */
     kern_quantize_fn quantize_x;
     kern_quantize_lo_fn quantize_lo; /* NULL: kern_quantize_x2's plain C */

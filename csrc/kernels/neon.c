@@ -13,6 +13,7 @@
 #include <arm_neon.h>
 #include <string.h>
 
+#include "attend.h"
 #include "half.h"
 
 static inline float fp16_scale(uint16_t h) {
@@ -318,6 +319,7 @@ static const kern_table g_neon = {
     .dequant = {[GGML_TYPE_F32] = dequant_f32, [GGML_TYPE_F16] = dequant_f16, [GGML_TYPE_BF16] = dequant_bf16,
                 [GGML_TYPE_Q8_0] = dequant_q8_0, [GGML_TYPE_Q4_0] = dequant_q4_0},
     .dot_nt = {[GGML_TYPE_F32] = dot_nt_f32, [GGML_TYPE_F16] = dot_nt_f16, [GGML_TYPE_BF16] = dot_nt_bf16},
+    .attend = attend,
     .quantize_x = quantize_x,
     .dotq = {[GGML_TYPE_Q8_0] = dotq_q8_0, [GGML_TYPE_Q4_0] = dotq_q4_0},
     .dotq_nt = {[GGML_TYPE_Q8_0] = dotq_nt_q8_0, [GGML_TYPE_Q4_0] = dotq_nt_q4_0},

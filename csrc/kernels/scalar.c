@@ -1,6 +1,7 @@
 /* Scalar reference kernels: the oracle for every SIMD path. */
 #include <math.h>
 
+#include "attend.h"
 #include "half.h"
 #include "kernels.h"
 
@@ -194,6 +195,7 @@ static const kern_table g_scalar = {
     .dequant = {[GGML_TYPE_F32] = dequant_f32, [GGML_TYPE_F16] = dequant_f16, [GGML_TYPE_BF16] = dequant_bf16,
                 [GGML_TYPE_Q8_0] = dequant_q8_0, [GGML_TYPE_Q4_0] = dequant_q4_0},
     .dot_nt = {[GGML_TYPE_F32] = dot_nt_f32, [GGML_TYPE_F16] = dot_nt_f16, [GGML_TYPE_BF16] = dot_nt_bf16},
+    .attend = attend,
     .quantize_x = quantize_x,
     .quantize_lo = quantize_lo,
     .dotq = {[GGML_TYPE_Q8_0] = dotq_q8_0, [GGML_TYPE_Q4_0] = dotq_q4_0},
