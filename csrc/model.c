@@ -17,8 +17,8 @@
  * the logit scale of the float model (measured 1.0e-2 to 3.0e-2 on the
  * fixtures, tests/test_parity.py); LFM2's multiplicative conv gates and
  * Gemma 3's GeGLU, sandwich norms and soft-capping amplify the rounding to
- * 5.4e-2 and 6.2e-2, and 12 bits bring them to 3e-3, for about a seventh
- * of Q4_0 decode speed and a fifth of prefill (README). */
+ * 5.4e-2 and 6.2e-2, and 12 bits bring them to 3e-3, for about a ninth
+ * of Q4_0 decode speed and a sixth of prefill (README). */
 typedef struct {
     const char *name;
     arch_id id;

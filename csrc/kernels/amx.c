@@ -177,8 +177,12 @@ static inline __m256i unpack_q4(const block_q4_0 *b) {
 
 /* 16 w of int8 w in [-8, 7], byte by byte (the 16-bit shift carries bits
  * across bytes; the mask drops them). */
-static inline __m512i times16_512(__m512i w) { return _mm512_and_si512(_mm512_slli_epi16(w, 4), _mm512_set1_epi8((char)0xF0)); }
-static inline __m256i times16_256(__m256i w) { return _mm256_and_si256(_mm256_slli_epi16(w, 4), _mm256_set1_epi8((char)0xF0)); }
+static inline __m512i times16_512(__m512i w) {
+    return _mm512_and_si512(_mm512_slli_epi16(w, 4), _mm512_set1_epi8((char)0xF0));
+}
+static inline __m256i times16_256(__m256i w) {
+    return _mm256_and_si256(_mm256_slli_epi16(w, 4), _mm256_set1_epi8((char)0xF0));
+}
 
 /* Q4_0 rows as int8 rows, zeros past the last row: for xt, rows of n
  * (panel[r * n + k]); for xt2 (x2), rows of 2 n, each block as [16 w | w]

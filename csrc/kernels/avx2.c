@@ -149,7 +149,8 @@ static void quantize_lo(const float *x, void *xq2, size_t n) {
         __m256i v[4];
         for (int k = 0; k < 4; k++) {
             size_t i = ib * QK + 8 * (size_t)k;
-            __m256 qd = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(r.q + i)))), vd);
+            __m256i qi = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(r.q + i)));
+            __m256 qd = _mm256_mul_ps(_mm256_cvtepi32_ps(qi), vd);
             v[k] = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), qd), vi));
         }
         /* The saturating packs keep values in [-8, 8] as they are; the clamp acts on bytes. */

@@ -123,7 +123,10 @@ static inline __m512 exp_neg(__m512 x) {
     return _mm512_scalef_ps(p, n);
 }
 
-static inline __mmask16 chunk_mask(int c, int nc, __mmask16 tail) { return c < nc - 1 ? 0xFFFF : c == nc - 1 ? tail : 0; }
+/* The lanes of 16-float chunk c of nc, the last one `tail`. */
+static inline __mmask16 chunk_mask(int c, int nc, __mmask16 tail) {
+    return c < nc - 1 ? 0xFFFF : c == nc - 1 ? tail : 0;
+}
 
 /* kern_attend_fn: the scores one FMA chain per key, the softmax sixteen keys
  * a vector (unnormalized; the output is scaled by 1 / sum at the end), the
@@ -204,7 +207,8 @@ static void quantize_lo(const float *x, void *xq2, size_t n) {
         __m128i b[2];
         for (int h = 0; h < 2; h++) {
             size_t i = ib * QK + 16 * (size_t)h;
-            __m512 qd = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(r.q + i)))), vd);
+            __m512i qi = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(r.q + i)));
+            __m512 qd = _mm512_mul_ps(_mm512_cvtepi32_ps(qi), vd);
             __m512i v = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(x + i), qd), vi));
             b[h] = _mm512_cvtepi32_epi8(_mm512_max_epi32(_mm512_min_epi32(v, hi), low));
         }
@@ -294,7 +298,9 @@ static inline __m256i nibbles_q4(const block_q4_0 *b) {
     __m128i v = _mm_loadu_si128((const __m128i *)b->qs);
     return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), _mm256_set1_epi8(0x0F));
 }
-static inline __m256i biased_q8(const block_q8_0 *b) { return _mm256_xor_si256(load32(b->qs), _mm256_set1_epi8((char)0x80)); }
+static inline __m256i biased_q8(const block_q8_0 *b) {
+    return _mm256_xor_si256(load32(b->qs), _mm256_set1_epi8((char)0x80));
+}
 static inline float last_sum(uint16_t dw, float dx, __m256i s) {
     return hsum256_ps(_mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(dw) * dx), _mm256_cvtepi32_ps(s)));
 }

@@ -39,10 +39,9 @@ typedef struct {
     uint8_t *xq;       /* quantized weights: n_tok xq (x2: xq2) rows, xq_stride apart */
     size_t xq_stride;
     int x2;            /* 12-bit activations */
-    uint8_t *xt;       /* matrix tiles: the tokens as xt (kernels.h) */
+    uint8_t *xt;       /* matrix tiles: the tokens as xt (x2: xt2; kernels.h) */
     uint8_t *tile_scratch; /* [n_threads][kern_tile_scratch_bytes(n_in)] */
 } matmul_job;
-
 
 static int64_t tile_rows(const cx_weight *w) {
     int64_t r = (int64_t)(TILE_BYTES / w->row_bytes);
@@ -153,8 +152,9 @@ static void panels_tiles(void *p, int64_t p0, int64_t p1, int thread) {
     const cx_weight *w = j->w;
     int64_t r0 = p0 * KERN_TILE, r1 = p1 * KERN_TILE < w->n_out ? p1 * KERN_TILE : w->n_out;
     size_t n = (size_t)w->n_in;
-    (j->x2 ? j->kt->gemm2 : j->kt->gemm)[w->type](w->data + (size_t)r0 * w->row_bytes, w->row_bytes, (size_t)(r1 - r0), j->xt, n, j->n_tok,
-                         j->y + r0, (size_t)w->n_out, j->tile_scratch + (size_t)thread * kern_tile_scratch_bytes(n));
+    kern_gemm_fn gemm = (j->x2 ? j->kt->gemm2 : j->kt->gemm)[w->type];
+    gemm(w->data + (size_t)r0 * w->row_bytes, w->row_bytes, (size_t)(r1 - r0), j->xt, n, j->n_tok, j->y + r0,
+         (size_t)w->n_out, j->tile_scratch + (size_t)thread * kern_tile_scratch_bytes(n));
 }
 
 static void matmul_rows(void *p, int64_t r0, int64_t r1, int thread) {
@@ -276,7 +276,7 @@ static int matmul_quant(threadpool *tp, matmul_job *j, float *scratch) {
 static int matmul_tiles(threadpool *tp, matmul_job *j) {
     size_t n = (size_t)j->w->n_in, xs = j->x2 ? kern_xq2_bytes(n) : kern_xq_bytes(n);
     int64_t n_tiles = (j->n_tok + KERN_TILE - 1) / KERN_TILE, n_panels = (j->w->n_out + KERN_TILE - 1) / KERN_TILE;
-    if (!j->kt->gemm[j->w->type] || j->n_tok < TILE_MIN_TOKENS) return -1;
+    if (!(j->x2 ? j->kt->gemm2 : j->kt->gemm)[j->w->type] || j->n_tok < TILE_MIN_TOKENS) return -1;
     size_t xq_bytes = (size_t)j->n_tok * xs;
     size_t xt_bytes = (size_t)n_tiles * (j->x2 ? kern_xt2_tile_bytes(n) : kern_xt_tile_bytes(n));
     size_t bytes = xq_bytes + xt_bytes + (size_t)tp_n_threads(tp) * kern_tile_scratch_bytes(n);
