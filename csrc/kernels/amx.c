@@ -109,8 +109,10 @@ SPECIALIZE void pack(const void *xq, size_t xq_stride, size_t n, int n_tok, int 
     uint8_t *out = (uint8_t *)xt + (size_t)tile * nb * xb;
     const int8_t *hi[KERN_TILE], *lo[KERN_TILE];
     const float *d[KERN_TILE];
-    for (int t = 0; t < nt; t++) {
-        hi[t] = (const int8_t *)xq + (size_t)(t0 + t) * xq_stride;
+    /* Tokens past nt point at the tile's first row too: never used, but a
+     * vectorized select (and ASan's check of it) may read every lane. */
+    for (int t = 0; t < KERN_TILE; t++) {
+        hi[t] = (const int8_t *)xq + (size_t)(t0 + (t < nt ? t : 0)) * xq_stride;
         lo[t] = hi[t] + lo_off;
         d[t] = kern_xq_d(lo[t], n); /* xq2: lo's scale */
     }

@@ -157,21 +157,22 @@ static void attend(const float *q, const float *k, const float *v, size_t kv_str
     }
     __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(vsum));
     for (int c0 = 0; c0 < nc; c0 += 4) {
-        __mmask16 m0 = chunk_mask(c0, nc, tail), m1 = chunk_mask(c0 + 1, nc, tail);
-        __mmask16 m2 = chunk_mask(c0 + 2, nc, tail), m3 = chunk_mask(c0 + 3, nc, tail);
+        /* Chunks past the head are never addressed, even masked: the last
+         * value row may end the cache. */
+        int cn = nc - c0 < 4 ? nc - c0 : 4;
+        __mmask16 m[4];
+        for (int j = 0; j < 4; j++) m[j] = chunk_mask(c0 + j, nc, tail);
         __m512 o0 = _mm512_setzero_ps(), o1 = o0, o2 = o0, o3 = o0;
         for (int p = 0; p < n_keys; p++) {
             const float *vr = v + (size_t)p * kv_stride + 16 * c0;
             __m512 a = _mm512_set1_ps(scores[p]);
-            o0 = _mm512_fmadd_ps(a, _mm512_maskz_loadu_ps(m0, vr), o0);
-            o1 = _mm512_fmadd_ps(a, _mm512_maskz_loadu_ps(m1, vr + 16), o1);
-            o2 = _mm512_fmadd_ps(a, _mm512_maskz_loadu_ps(m2, vr + 32), o2);
-            o3 = _mm512_fmadd_ps(a, _mm512_maskz_loadu_ps(m3, vr + 48), o3);
+            o0 = _mm512_fmadd_ps(a, _mm512_maskz_loadu_ps(m[0], vr), o0);
+            if (cn > 1) o1 = _mm512_fmadd_ps(a, _mm512_maskz_loadu_ps(m[1], vr + 16), o1);
+            if (cn > 2) o2 = _mm512_fmadd_ps(a, _mm512_maskz_loadu_ps(m[2], vr + 32), o2);
+            if (cn > 3) o3 = _mm512_fmadd_ps(a, _mm512_maskz_loadu_ps(m[3], vr + 48), o3);
         }
-        _mm512_mask_storeu_ps(out + 16 * c0, m0, _mm512_mul_ps(o0, inv));
-        _mm512_mask_storeu_ps(out + 16 * c0 + 16, m1, _mm512_mul_ps(o1, inv));
-        _mm512_mask_storeu_ps(out + 16 * c0 + 32, m2, _mm512_mul_ps(o2, inv));
-        _mm512_mask_storeu_ps(out + 16 * c0 + 48, m3, _mm512_mul_ps(o3, inv));
+        __m512 o[4] = {o0, o1, o2, o3};
+        for (int j = 0; j < cn; j++) _mm512_mask_storeu_ps(out + 16 * (c0 + j), m[j], _mm512_mul_ps(o[j], inv));
     }
 }
 
