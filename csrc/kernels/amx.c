@@ -109,19 +109,19 @@ SPECIALIZE void pack(const void *xq, size_t xq_stride, size_t n, int n_tok, int 
     uint8_t *out = (uint8_t *)xt + (size_t)tile * nb * xb;
     const int8_t *hi[KERN_TILE], *lo[KERN_TILE];
     const float *d[KERN_TILE];
-    /* Tokens past nt point at the tile's first row too: never used, but a
-     * vectorized select (and ASan's check of it) may read every lane. */
-    for (int t = 0; t < KERN_TILE; t++) {
-        hi[t] = (const int8_t *)xq + (size_t)(t0 + (t < nt ? t : 0)) * xq_stride;
+    for (int t = 0; t < nt; t++) {
+        hi[t] = (const int8_t *)xq + (size_t)(t0 + t) * xq_stride;
         lo[t] = hi[t] + lo_off;
         d[t] = kern_xq_d(lo[t], n); /* xq2: lo's scale */
     }
     for (size_t ib = 0; ib < nb; ib++, out += xb) {
-        float dx[KERN_TILE];
-        for (int t = 0; t < KERN_TILE; t++) dx[t] = t < nt ? d[t][ib] : 0.0f;
         pack_block(hi, nt, ib * QK, out);
         if (x2) pack_block(lo, nt, ib * QK, out + 8 * 64);
-        _mm512_store_ps(out + xb - KERN_TILE * sizeof(float), _mm512_loadu_ps(dx));
+        /* Written in place, not through a local array: GCC vectorizes such an
+         * array's fill with aligned 64-byte accesses it assumes the stack
+         * gives, which ASan's relocated frames do not. */
+        float *dx = (float *)(out + xb - KERN_TILE * sizeof(float));
+        for (int t = 0; t < KERN_TILE; t++) dx[t] = t < nt ? d[t][ib] : 0.0f;
     }
 }
 

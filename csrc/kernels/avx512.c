@@ -157,9 +157,7 @@ static void attend(const float *q, const float *k, const float *v, size_t kv_str
     }
     __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(vsum));
     for (int c0 = 0; c0 < nc; c0 += 4) {
-        /* Chunks past the head are never addressed, even masked: the last
-         * value row may end the cache. */
-        int cn = nc - c0 < 4 ? nc - c0 : 4;
+        int cn = nc - c0 < 4 ? nc - c0 : 4; /* only the head's own chunks are loaded */
         __mmask16 m[4];
         for (int j = 0; j < 4; j++) m[j] = chunk_mask(c0 + j, nc, tail);
         __m512 o0 = _mm512_setzero_ps(), o1 = o0, o2 = o0, o3 = o0;
