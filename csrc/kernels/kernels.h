@@ -40,7 +40,6 @@ typedef struct {
  * kernels add 128 to the weights and start at 16 * c the same way. The
  * buffer is about 2.1 n bytes, built once per matmul and read by every row.
  *
- *
  * 12-bit activations ("xq2", for the models that need them: see
  * cx_weight.act_bits in model.h): each token's xq row ("hi") is followed by
  * a second xq row ("lo") of what hi left over, at a sixteenth of its step:
@@ -195,7 +194,7 @@ void kern_amx_gemm2_q4_0(const void *rows, size_t row_bytes, size_t n_rows, cons
 void kern_quantize_x2(const kern_table *kt, const float *x, void *xq2, size_t n);
 
 /* CACTUS_EXACT_ACTIVATIONS=1: Q8_0/Q4_0 weights multiply f32 activations
- * instead of activations rounded to 8 bits. Slower; for validation and for
+ * instead of activations rounded to 8 or 12 bits. Slower; for validation and for
  * callers who want the reference numerics. Read once. */
 int kern_exact_activations(void);
 

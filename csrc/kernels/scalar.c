@@ -112,7 +112,6 @@ static void quantize_x(const float *x, void *xq, size_t n) {
     for (size_t k = 0; k < n / 4; k++) c[k] = -8 * (q[4 * k] + q[4 * k + 1] + q[4 * k + 2] + q[4 * k + 3]);
 }
 
-/* One block's integer sum: weights times quants. */
 /* The lo row of xq2 (kernels.h): the remainder at a sixteenth of hi's step.
  * |x - q d| is within half a step (plus an ulp or two of the rounded
  * 127 / amax), so lo lands in [-8, 8]; the clamp only makes that a
@@ -139,6 +138,7 @@ void kern_quantize_x2(const kern_table *kt, const float *x, void *xq2, size_t n)
     (kt->quantize_lo ? kt->quantize_lo : quantize_lo)(x, xq2, n);
 }
 
+/* One block's integer sum: weights times quants. */
 static int32_t isum_q8_0(const block_q8_0 *b, const int8_t *q) {
     int32_t isum = 0;
     for (int j = 0; j < QK; j++) isum += b->qs[j] * q[j];
