@@ -37,10 +37,12 @@ static const arch_entry g_archs[] = {
 };
 
 /* CACTUS_ACTIVATION_BITS=8|12 overrides the family's choice (read at each
- * load); anything else keeps it. */
+ * load); any other value keeps it, with a warning. */
 static int activation_bits(int family) {
     const char *e = getenv("CACTUS_ACTIVATION_BITS");
-    if (e && (strcmp(e, "8") == 0 || strcmp(e, "12") == 0)) return atoi(e);
+    if (!e) return family;
+    if (strcmp(e, "8") == 0 || strcmp(e, "12") == 0) return atoi(e);
+    cx_log(CX_LOG_WARN, "CACTUS_ACTIVATION_BITS='%.16s' is not 8 or 12; keeping %d", e, family);
     return family;
 }
 

@@ -74,6 +74,20 @@ def test_activation_rounding_is_the_gap(family: str, dtype: str, convert_fixture
     assert 4 * err12 <= err8, f"{family} {dtype}: 12-bit {err12:.3e} against 8-bit {err8:.3e}"
 
 
+def test_bad_activation_bits_keep_the_family_choice(convert_fixture, reference,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """CACTUS_ACTIVATION_BITS other than 8 or 12 is ignored (with a warning): the model loads and computes as
+    it would without it."""
+    ref = reference("lfm2")
+    path = str(convert_fixture("lfm2", "q4_0"))
+    with cactus.Cactus(path) as model:
+        want = model.logits(ref["tokens"])
+    for bad in ("abc", "16", "", "-1", "8 "):
+        monkeypatch.setenv("CACTUS_ACTIVATION_BITS", bad)
+        with cactus.Cactus(path) as model:
+            np.testing.assert_array_equal(model.logits(ref["tokens"]), want)
+
+
 def test_logits_are_not_flat(reference) -> None:
     # A parity test on flat logits would prove nothing.
     for family in FAMILIES:

@@ -375,12 +375,8 @@ static void dequant_q4_0(const void *row, float *out, size_t n) {
 }
 
 /* The xq2 KERN_NT forms: a token at a time (the weights stay in L1 between them). */
-#define DEF_DOTQ2_NT(T)                                                                              \
-    static void dotq2_nt_##T(const void *row, const void *xq2, size_t xs, size_t n, float *out) {     \
-        for (int t = 0; t < KERN_NT; t++) out[t] = dotq2_##T(row, (const uint8_t *)xq2 + t * xs, n);  \
-    }
-DEF_DOTQ2_NT(q8_0)
-DEF_DOTQ2_NT(q4_0)
+KERN_DEF_DOTQ_NT_BY_TOKEN(dotq2_nt_q8_0, dotq2_q8_0)
+KERN_DEF_DOTQ_NT_BY_TOKEN(dotq2_nt_q4_0, dotq2_q4_0)
 
 static const kern_table g_avx2 = {
     .name = "avx2",

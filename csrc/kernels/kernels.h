@@ -189,6 +189,13 @@ void kern_amx_gemm2_q8_0(const void *rows, size_t row_bytes, size_t n_rows, cons
 void kern_amx_gemm2_q4_0(const void *rows, size_t row_bytes, size_t n_rows, const void *xt2, size_t n, int n_tok,
                          float *y, size_t y_stride, void *scratch);
 
+/* A kern_dotq_nt_fn NAME as ONE (a kern_dotq_fn) token by token, for the
+ * kernels whose weights cost little to reload (they stay in L1). */
+#define KERN_DEF_DOTQ_NT_BY_TOKEN(NAME, ONE)                                                  \
+    static void NAME(const void *row, const void *xq, size_t xq_stride, size_t n, float *out) { \
+        for (int t = 0; t < KERN_NT; t++) out[t] = ONE(row, (const uint8_t *)xq + (size_t)t * xq_stride, n); \
+    }
+
 /* Writes the xq2 row of x[0..n) with kt's quantizers (the scalar ones
  * define the bytes; the SIMD ones match them). */
 void kern_quantize_x2(const kern_table *kt, const float *x, void *xq2, size_t n);

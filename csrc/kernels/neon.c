@@ -226,9 +226,7 @@ static inline int32x4_t isum2_q4_0(const block_q4_0 *b, const int8_t *q, size_t 
         if (ib < nb) a0 = scale_acc(a0, fp16_scale(b[ib].d), d[ib], isum2_##T(b + ib, q + ib * QK, lo)); \
         return vaddvq_f32(vaddq_f32(a0, a1));                                                          \
     }                                                                                                  \
-    static void dotq2_nt_##T(const void *row, const void *xq2, size_t xs, size_t n, float *out) {       \
-        for (int t = 0; t < KERN_NT; t++) out[t] = dotq2_##T(row, (const uint8_t *)xq2 + t * xs, n);    \
-    }
+    KERN_DEF_DOTQ_NT_BY_TOKEN(dotq2_nt_##T, dotq2_##T)
 DEF_DOTQ2(q8_0)
 DEF_DOTQ2(q4_0)
 

@@ -174,19 +174,10 @@ static int32_t isum_q4_0(const block_q4_0 *b, const int8_t *q) {
             s += fp16_to_f32(b[ib].d) * d[ib] * (float)(16 * isum_##T(b + ib, q) + isum_##T(b + ib, lo)); \
         return s;                                                                              \
     }                                                                                          \
-    static void dotq2_nt_##T(const void *row, const void *xq2, size_t xq2_stride, size_t n, float *out) { \
-        for (int t = 0; t < KERN_NT; t++) out[t] = dotq2_##T(row, (const uint8_t *)xq2 + (size_t)t * xq2_stride, n); \
-    }
+    KERN_DEF_DOTQ_NT_BY_TOKEN(dotq_nt_##T, dotq_##T)                                           \
+    KERN_DEF_DOTQ_NT_BY_TOKEN(dotq2_nt_##T, dotq2_##T)
 DEF_DOTQ(q8_0)
 DEF_DOTQ(q4_0)
-
-static void dotq_nt_q8_0(const void *row, const void *xq, size_t xq_stride, size_t n, float *out) {
-    for (int t = 0; t < KERN_NT; t++) out[t] = dotq_q8_0(row, (const uint8_t *)xq + (size_t)t * xq_stride, n);
-}
-
-static void dotq_nt_q4_0(const void *row, const void *xq, size_t xq_stride, size_t n, float *out) {
-    for (int t = 0; t < KERN_NT; t++) out[t] = dotq_q4_0(row, (const uint8_t *)xq + (size_t)t * xq_stride, n);
-}
 
 static const kern_table g_scalar = {
     .name = "scalar",
